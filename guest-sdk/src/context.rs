@@ -1,0 +1,167 @@
+//! `WorkflowContext`: everything a workflow may do, all of it replay-safe.
+
+use std::cell::{Ref, RefCell};
+use std::future::Future;
+use std::marker::PhantomData;
+use std::rc::Rc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::activity::{ActivityOptions, millis};
+use crate::bindings::keel::workflow::{activity, info, log, random, timer};
+use crate::error::Error;
+use crate::futures::{ActivityCall, Condition, JoinHandle, JoinSlot, Sleep};
+use crate::shared::{CommandKind, Shared};
+
+pub use crate::bindings::keel::workflow::log::Level;
+
+/// Identity and start facts of the running workflow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkflowInfo {
+    /// The user-chosen workflow id.
+    pub workflow_id: String,
+    /// The id of this run.
+    pub run_id: String,
+    /// The workflow type.
+    pub workflow_type: String,
+    /// Workflow time at which the run started.
+    pub start_time: SystemTime,
+}
+
+/// The handle workflow code uses to sleep, call activities, wait on
+/// conditions, spawn tasks and read or update its state `W`. Cheap to clone.
+pub struct WorkflowContext<W> {
+    state: Rc<RefCell<W>>,
+    shared: Rc<Shared>,
+}
+
+impl<W> Clone for WorkflowContext<W> {
+    fn clone(&self) -> Self {
+        WorkflowContext {
+            state: self.state.clone(),
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<W: 'static> WorkflowContext<W> {
+    pub(crate) fn new(state: Rc<RefCell<W>>, shared: Rc<Shared>) -> Self {
+        WorkflowContext { state, shared }
+    }
+
+    /// Read the workflow state. Do not hold the borrow across an `.await`.
+    pub fn state(&self) -> Ref<'_, W> {
+        self.state.borrow()
+    }
+
+    /// Change the workflow state.
+    pub fn update<R>(&self, change: impl FnOnce(&mut W) -> R) -> R {
+        change(&mut self.state.borrow_mut())
+    }
+
+    /// Workflow time: when the events being processed happened. Identical on
+    /// replay.
+    pub fn now(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(info::now())
+    }
+
+    /// A replay-safe random number.
+    pub fn random(&self) -> u64 {
+        random::next_u64()
+    }
+
+    /// True while the host replays history into this run.
+    pub fn is_replaying(&self) -> bool {
+        info::is_replaying()
+    }
+
+    /// True once cancellation of the workflow has been requested.
+    pub fn is_cancel_requested(&self) -> bool {
+        self.shared.cancel_requested()
+    }
+
+    /// Identity and start facts of this run.
+    pub fn info(&self) -> WorkflowInfo {
+        let info = info::workflow();
+        WorkflowInfo {
+            workflow_id: info.workflow_id,
+            run_id: info.run_id,
+            workflow_type: info.workflow_type,
+            start_time: UNIX_EPOCH + Duration::from_millis(info.start_time),
+        }
+    }
+
+    /// Log a message; muted while replaying so each is emitted once.
+    pub fn log(&self, level: Level, message: &str) {
+        log::log(level, message);
+    }
+
+    /// Sleep durably: the timer survives host restarts. Resolves with
+    /// [`Error::Cancelled`] if the workflow is cancelled first.
+    pub fn sleep(&self, duration: Duration) -> Sleep {
+        let seq = timer::start(millis(duration));
+        self.shared.track(seq, CommandKind::Timer);
+        Sleep {
+            seq,
+            shared: self.shared.clone(),
+            done: false,
+        }
+    }
+
+    /// Schedule activity `name` with `input` and await its result, decoded
+    /// as `O`. The activity is scheduled now, whether or not the future is
+    /// polled; dropping the future unresolved requests its cancellation.
+    pub fn activity<I: Serialize + ?Sized, O: DeserializeOwned>(
+        &self,
+        name: &str,
+        input: &I,
+        options: ActivityOptions,
+    ) -> ActivityCall<O> {
+        let seq = serde_json::to_vec(input)
+            .map_err(|e| Error::payload(&format!("input of activity '{name}'"), e))
+            .map(|bytes| {
+                let seq = activity::schedule(name, &bytes, &options.to_wit());
+                self.shared.track(seq, CommandKind::Activity);
+                seq
+            });
+        ActivityCall {
+            name: name.to_string(),
+            seq,
+            shared: self.shared.clone(),
+            done: false,
+            output: PhantomData,
+        }
+    }
+
+    /// Wait until `predicate` holds over the workflow state. It is re-checked
+    /// after every signal, activity or timer, and after every task step.
+    pub fn wait_condition(&self, predicate: impl Fn(&W) -> bool + 'static) -> Condition {
+        let state = self.state.clone();
+        Condition {
+            check: Some(Box::new(move || predicate(&state.borrow()))),
+            state: Rc::default(),
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// Run `task` concurrently with the rest of the workflow, deterministically
+    /// interleaved at its await points. Await the handle for its output.
+    pub fn spawn<T: 'static>(&self, task: impl Future<Output = T> + 'static) -> JoinHandle<T> {
+        let slot = Rc::new(RefCell::new(JoinSlot {
+            output: None,
+            waker: None,
+        }));
+        let filled = slot.clone();
+        self.shared.spawn(Box::pin(async move {
+            let output = task.await;
+            let mut slot = filled.borrow_mut();
+            slot.output = Some(output);
+            if let Some(waker) = slot.waker.take() {
+                waker.wake();
+            }
+        }));
+        JoinHandle { slot }
+    }
+}

@@ -1,0 +1,100 @@
+//! The error type workflow code sees and returns.
+
+use std::fmt;
+
+use crate::bindings::keel::workflow::types::Failure;
+
+/// Why a workflow step failed. Workflow code returns it to fail (or, for
+/// [`Error::Cancelled`], to finish as cancelled) and matches on it to handle
+/// activity failures and cancellation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Error {
+    /// Cancellation of the workflow was requested while this step was
+    /// pending. Returning it finishes the run as cancelled.
+    Cancelled(String),
+    /// An activity failed for good: retries exhausted or not retryable.
+    ActivityFailed {
+        /// The activity's name.
+        activity: String,
+        /// The failure's type name, as the activity reported it.
+        error_type: String,
+        /// The failure's message.
+        message: String,
+    },
+    /// An activity was cancelled.
+    ActivityCancelled {
+        /// The activity's name.
+        activity: String,
+    },
+    /// A payload could not be encoded or decoded.
+    Payload(String),
+    /// An error raised by workflow code.
+    Application {
+        /// A type name for the error, for callers to match on.
+        error_type: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+impl Error {
+    /// An application error with a type name and a message.
+    pub fn application(error_type: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Application {
+            error_type: error_type.into(),
+            message: message.into(),
+        }
+    }
+
+    /// True if this error stems from a cancellation (of the workflow or of an
+    /// activity).
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, Error::Cancelled(_) | Error::ActivityCancelled { .. })
+    }
+
+    /// The type name reported in the failure this error becomes.
+    pub fn error_type(&self) -> &str {
+        match self {
+            Error::Cancelled(_) | Error::ActivityCancelled { .. } => "Cancelled",
+            Error::ActivityFailed { error_type, .. } | Error::Application { error_type, .. } => {
+                error_type
+            }
+            Error::Payload(_) => "PayloadError",
+        }
+    }
+
+    pub(crate) fn payload(what: &str, err: serde_json::Error) -> Self {
+        Error::Payload(format!("{what}: {err}"))
+    }
+
+    pub(crate) fn to_failure(&self) -> Failure {
+        Failure {
+            message: self.to_string(),
+            error_type: self.error_type().to_string(),
+            non_retryable: true,
+            details: None,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Cancelled(reason) if reason.is_empty() => f.write_str("cancelled"),
+            Error::Cancelled(reason) => write!(f, "cancelled: {reason}"),
+            Error::ActivityFailed {
+                activity,
+                error_type,
+                message,
+            } => write!(f, "activity '{activity}' failed ({error_type}): {message}"),
+            Error::ActivityCancelled { activity } => write!(f, "activity '{activity}' cancelled"),
+            Error::Payload(message) => write!(f, "bad payload: {message}"),
+            Error::Application { message, .. } => f.write_str(message),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Shorthand for results of workflow steps.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,158 @@
+//! The futures workflow code awaits: durable timers, activity calls,
+//! conditions and spawned tasks. Dropping a pending timer or activity future
+//! cancels its command.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+use serde::de::DeserializeOwned;
+
+use crate::bindings::keel::workflow::activity::Resolution;
+use crate::error::{Error, Result};
+use crate::shared::{ConditionState, ConditionWaiter, Resolved, Shared};
+
+/// A durable timer; resolves when it fires, or with [`Error::Cancelled`] if
+/// the workflow is cancelled first. Returned by `WorkflowContext::sleep`.
+#[must_use = "a timer does nothing unless awaited"]
+pub struct Sleep {
+    pub(crate) seq: u32,
+    pub(crate) shared: Rc<Shared>,
+    pub(crate) done: bool,
+}
+
+impl Future for Sleep {
+    type Output = Result<()>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.shared.poll_slot(self.seq, cx.waker()) {
+            None => Poll::Pending,
+            Some(resolved) => {
+                self.done = true;
+                Poll::Ready(match resolved {
+                    Resolved::TimerCancelled(reason) => Err(Error::Cancelled(reason)),
+                    _ => Ok(()),
+                })
+            }
+        }
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        if !self.done {
+            self.shared.abandon(self.seq);
+        }
+    }
+}
+
+/// A scheduled activity; resolves to its decoded result. Returned by
+/// `WorkflowContext::activity`.
+#[must_use = "an activity result is lost unless awaited"]
+pub struct ActivityCall<O> {
+    pub(crate) name: String,
+    /// The sequence number, or the error encoding the input failed with.
+    pub(crate) seq: std::result::Result<u32, Error>,
+    pub(crate) shared: Rc<Shared>,
+    pub(crate) done: bool,
+    pub(crate) output: PhantomData<fn() -> O>,
+}
+
+impl<O: DeserializeOwned> Future for ActivityCall<O> {
+    type Output = Result<O>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let seq = match &self.seq {
+            Ok(seq) => *seq,
+            Err(err) => {
+                let err = err.clone();
+                self.done = true;
+                return Poll::Ready(Err(err));
+            }
+        };
+        let Some(Resolved::Activity(resolution)) = self.shared.poll_slot(seq, cx.waker()) else {
+            return Poll::Pending;
+        };
+        self.done = true;
+        let activity = self.name.clone();
+        Poll::Ready(match resolution {
+            Resolution::Completed(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| Error::payload(&format!("result of activity '{activity}'"), e)),
+            Resolution::Failed(failure) => Err(Error::ActivityFailed {
+                activity,
+                error_type: failure.error_type,
+                message: failure.message,
+            }),
+            Resolution::Cancelled(_) => Err(Error::ActivityCancelled { activity }),
+        })
+    }
+}
+
+impl<O> Drop for ActivityCall<O> {
+    fn drop(&mut self) {
+        if let (false, Ok(seq)) = (self.done, &self.seq) {
+            self.shared.abandon(*seq);
+        }
+    }
+}
+
+/// Resolves once a predicate over workflow state holds; re-checked after
+/// every job and task step. Returned by `WorkflowContext::wait_condition`.
+#[must_use = "a condition does nothing unless awaited"]
+pub struct Condition {
+    pub(crate) check: Option<Box<dyn Fn() -> bool>>,
+    pub(crate) state: Rc<RefCell<ConditionState>>,
+    pub(crate) shared: Rc<Shared>,
+}
+
+impl Future for Condition {
+    type Output = Result<()>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if let Some(check) = self.check.take() {
+            if check() {
+                return Poll::Ready(Ok(()));
+            }
+            self.shared.wait(ConditionWaiter {
+                check,
+                state: self.state.clone(),
+            });
+        }
+        let mut state = self.state.borrow_mut();
+        match state.outcome.take() {
+            Some(outcome) => Poll::Ready(outcome.map_err(Error::Cancelled)),
+            None => {
+                state.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+}
+
+/// The output of a spawned task, awaited through its handle.
+pub struct JoinHandle<T> {
+    pub(crate) slot: Rc<RefCell<JoinSlot<T>>>,
+}
+
+pub(crate) struct JoinSlot<T> {
+    pub(crate) output: Option<T>,
+    pub(crate) waker: Option<Waker>,
+}
+
+impl<T> Future for JoinHandle<T> {
+    type Output = T;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        let mut slot = self.slot.borrow_mut();
+        match slot.output.take() {
+            Some(output) => Poll::Ready(output),
+            None => {
+                slot.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! Declaring workflow types: the `Workflow` trait and its signal and query
+//! handlers.
+
+use std::future::Future;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::context::WorkflowContext;
+use crate::error::Result;
+
+/// A workflow type. The implementing struct is the workflow's state: it
+/// starts as `Default`, signal handlers change it, query handlers read it,
+/// and `run` drives the workflow through its [`WorkflowContext`].
+pub trait Workflow: Default + 'static {
+    /// The type's name, as clients start it.
+    const NAME: &'static str;
+    /// The argument a run starts with.
+    type Input: DeserializeOwned;
+    /// The value a successful run returns.
+    type Output: Serialize;
+
+    /// The workflow's code. Returning [`crate::Error::Cancelled`] finishes
+    /// the run as cancelled; any other error fails it.
+    fn run(
+        ctx: WorkflowContext<Self>,
+        input: Self::Input,
+    ) -> impl Future<Output = Result<Self::Output>>;
+
+    /// Register the signals and queries the type handles.
+    fn handlers(handlers: &mut Handlers<Self>) {
+        let _ = handlers;
+    }
+}
+
+/// An empty payload means JSON `null`, so `()` arguments may be omitted.
+pub(crate) fn or_null(bytes: &[u8]) -> &[u8] {
+    if bytes.is_empty() { b"null" } else { bytes }
+}
+
+pub(crate) type SignalFn<W> = Box<dyn Fn(&mut W, &[u8]) -> std::result::Result<(), String>>;
+pub(crate) type QueryFn<W> = Box<dyn Fn(&W, &[u8]) -> std::result::Result<Vec<u8>, QueryFailure>>;
+
+/// Why a query handler could not answer.
+pub(crate) enum QueryFailure {
+    BadInput(String),
+    Failed(String),
+}
+
+/// The signal and query handlers of a workflow type.
+pub struct Handlers<W> {
+    pub(crate) signals: Vec<(&'static str, SignalFn<W>)>,
+    pub(crate) queries: Vec<(&'static str, QueryFn<W>)>,
+}
+
+impl<W> Default for Handlers<W> {
+    fn default() -> Self {
+        Handlers {
+            signals: Vec::new(),
+            queries: Vec::new(),
+        }
+    }
+}
+
+impl<W: 'static> Handlers<W> {
+    /// Handle signal `name`: decode its argument as `A` and apply `handler`
+    /// to the state. Conditions are re-checked afterwards.
+    pub fn signal<A: DeserializeOwned>(
+        &mut self,
+        name: &'static str,
+        handler: impl Fn(&mut W, A) + 'static,
+    ) -> &mut Self {
+        self.signals.push((
+            name,
+            Box::new(move |state, bytes| {
+                let arg = serde_json::from_slice(or_null(bytes))
+                    .map_err(|e| format!("argument of signal '{name}': {e}"))?;
+                handler(state, arg);
+                Ok(())
+            }),
+        ));
+        self
+    }
+
+    /// Answer query `name`: decode its argument as `A` and read the state.
+    /// Queries cannot change the state or issue commands.
+    pub fn query<A: DeserializeOwned, R: Serialize>(
+        &mut self,
+        name: &'static str,
+        handler: impl Fn(&W, A) -> R + 'static,
+    ) -> &mut Self {
+        self.queries.push((
+            name,
+            Box::new(move |state, bytes| {
+                let arg = serde_json::from_slice(or_null(bytes)).map_err(|e| {
+                    QueryFailure::BadInput(format!("argument of query '{name}': {e}"))
+                })?;
+                serde_json::to_vec(&handler(state, arg))
+                    .map_err(|e| QueryFailure::Failed(format!("result of query '{name}': {e}")))
+            }),
+        ));
+        self
+    }
+}

@@ -1,0 +1,121 @@
+//! A validated, compiled component: its `InstancePre` and the workflow types
+//! it serves.
+
+use wasmtime::Store;
+use wasmtime::component::Component;
+
+use super::WasmEngine;
+use super::instance::deadline_store;
+use crate::error::{Error, Result};
+use crate::ids::ComponentId;
+use crate::sandbox::{self, BindingsPre, HostState, Mode};
+use crate::store::WorkflowTypeInfo;
+
+/// See the module docs.
+pub struct LoadedComponent {
+    id: ComponentId,
+    pub(super) pre: BindingsPre<HostState>,
+    types: Vec<WorkflowTypeInfo>,
+}
+
+impl std::fmt::Debug for LoadedComponent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedComponent")
+            .field("id", &self.id)
+            .field("types", &self.types)
+            .finish()
+    }
+}
+
+impl LoadedComponent {
+    pub(super) fn compile(engine: &WasmEngine, id: ComponentId, bytes: &[u8]) -> Result<Self> {
+        let reject = |what: &str, e: wasmtime::Error| {
+            Error::ComponentRejected(format!("{what}: {}", flatten(&e)))
+        };
+        if is_core_module(bytes) {
+            return Err(Error::ComponentRejected(
+                "this is a core wasm module, not a component; build the workflow for wasm32-wasip2"
+                    .into(),
+            ));
+        }
+        let component = Component::new(&engine.engine, bytes)
+            .map_err(|e| reject("not a valid WebAssembly component", e))?;
+        let forbidden = sandbox::check_imports(&engine.engine, &component);
+        if !forbidden.is_empty() {
+            return Err(Error::ComponentRejected(format!(
+                "it imports what the workflow sandbox does not offer: {}; workflows may use only \
+                 keel:workflow and deterministic WASI (clocks, random, stdio, environment, exit)",
+                forbidden.join(", ")
+            )));
+        }
+        let instance_pre = engine
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| reject("it cannot be linked", e))?;
+        let pre = BindingsPre::new(instance_pre).map_err(|e| {
+            reject(
+                "it does not export keel:workflow/guest@0.1.0 (build it with keel-sdk)",
+                e,
+            )
+        })?;
+        let types = describe(engine, &pre)?;
+        if types.is_empty() {
+            return Err(Error::ComponentRejected(
+                "it serves no workflow types".into(),
+            ));
+        }
+        Ok(LoadedComponent { id, pre, types })
+    }
+
+    /// The component's id.
+    pub fn id(&self) -> &ComponentId {
+        &self.id
+    }
+
+    /// The workflow types it serves.
+    pub fn workflow_types(&self) -> &[WorkflowTypeInfo] {
+        &self.types
+    }
+
+    /// The type named `name`, if served.
+    pub fn workflow_type(&self, name: &str) -> Option<&WorkflowTypeInfo> {
+        self.types.iter().find(|t| t.name == name)
+    }
+}
+
+/// Call `describe` on a throwaway instance.
+fn describe(engine: &WasmEngine, pre: &BindingsPre<HostState>) -> Result<Vec<WorkflowTypeInfo>> {
+    let state = HostState::new(super::instance::describe_facts(), engine.limits());
+    let mut store: Store<HostState> = deadline_store(engine, state);
+    store.data_mut().begin(0, false, Mode::ReadOnly);
+    let reject = |e: wasmtime::Error| {
+        Error::ComponentRejected(format!("its describe export failed: {}", flatten(&e)))
+    };
+    let bindings = pre.instantiate(&mut store).map_err(reject)?;
+    let types = bindings
+        .keel_workflow_guest()
+        .call_describe(&mut store)
+        .map_err(reject)?;
+    Ok(types
+        .into_iter()
+        .map(|t| WorkflowTypeInfo {
+            name: t.name,
+            signals: t.signals,
+            queries: t.queries,
+        })
+        .collect())
+}
+
+/// A core module starts with the same magic as a component but a different
+/// layer/version field.
+fn is_core_module(bytes: &[u8]) -> bool {
+    bytes.len() >= 8 && bytes[..4] == *b"\0asm" && bytes[4..8] == [1, 0, 0, 0]
+}
+
+/// An error with its causes on one line.
+pub(crate) fn flatten(err: &wasmtime::Error) -> String {
+    err.chain()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ")
+}

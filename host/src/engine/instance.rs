@@ -1,0 +1,252 @@
+//! One live workflow instance: a wasmtime store with its host state and the
+//! component's bindings. Activations and queries run here, synchronously,
+//! under the epoch deadline and the memory limit.
+
+use std::sync::Arc;
+
+use wasmtime::{ResourceLimiter, Store, Trap};
+
+use super::WasmEngine;
+use super::component::{LoadedComponent, flatten};
+use crate::error::Error;
+use crate::history::{Command, Event};
+use crate::sandbox::exports::{self as guest, Outcome as GuestOutcome, QueryError};
+use crate::sandbox::wit_activity::Resolution;
+use crate::sandbox::wit_types::Failure as GuestFailure;
+use crate::sandbox::{Bindings, HostState, Mode, RunFacts};
+use crate::types::{Failure, Outcome, Payload};
+
+/// Why an activation did not produce an outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum ActivationFailure {
+    /// The activation ran past its deadline (a loop that never yields).
+    Deadlock { timeout_ms: u128 },
+    /// The instance tried to grow its memory past the limit.
+    MemoryExceeded { limit_bytes: usize },
+    /// The workflow called WASI `exit`.
+    Exit(i32),
+    /// Any other trap (a panic in workflow code, a host limit).
+    Trap(String),
+}
+
+impl ActivationFailure {
+    /// The stable code recorded in `WorkflowTaskFailed`.
+    pub(crate) fn code(&self) -> &'static str {
+        match self {
+            ActivationFailure::Deadlock { .. } => "KEEL-DEADLOCK",
+            ActivationFailure::MemoryExceeded { .. } => "KEEL-MEMORY",
+            ActivationFailure::Exit(_) => "KEEL-EXIT",
+            ActivationFailure::Trap(_) => "KEEL-TRAP",
+        }
+    }
+
+    /// Deterministic failures that would recur on every retry fail the
+    /// workflow; the rest fail only the workflow task, which is retried.
+    pub(crate) fn workflow_failure(&self) -> Option<Failure> {
+        match self {
+            ActivationFailure::MemoryExceeded { .. } | ActivationFailure::Exit(_) => {
+                Some(Failure::new(self.code(), self.to_string()).non_retryable())
+            }
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for ActivationFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ActivationFailure::Deadlock { timeout_ms } => write!(
+                f,
+                "the activation ran longer than {timeout_ms} ms (a loop that never awaits?); \
+                 the workflow task will be retried"
+            ),
+            ActivationFailure::MemoryExceeded { limit_bytes } => write!(
+                f,
+                "the workflow exceeded its memory limit of {} MiB",
+                limit_bytes >> 20
+            ),
+            ActivationFailure::Exit(code) => write!(f, "the workflow called exit({code})"),
+            ActivationFailure::Trap(message) => write!(f, "the workflow trapped: {message}"),
+        }
+    }
+}
+
+/// What an activation produced.
+#[derive(Debug)]
+pub(crate) struct Activated {
+    pub(crate) commands: Vec<Command>,
+    pub(crate) outcome: Option<Outcome>,
+}
+
+/// See the module docs.
+pub(crate) struct WorkflowInstance {
+    store: Store<HostState>,
+    bindings: Bindings,
+}
+
+/// A store with the sandbox's limits and the deadlock detector armed.
+pub(super) fn deadline_store(engine: &WasmEngine, state: HostState) -> Store<HostState> {
+    let mut store = Store::new(&engine.engine, state);
+    store.limiter(|state| state as &mut dyn ResourceLimiter);
+    store.epoch_deadline_trap();
+    store.set_epoch_deadline(engine.epoch_ticks());
+    store
+}
+
+/// Facts for an instance that only answers `describe`.
+pub(super) fn describe_facts() -> RunFacts {
+    RunFacts {
+        workflow_id: String::new(),
+        run_id: String::new(),
+        workflow_type: String::new(),
+        start_time_ms: 0,
+        random_seed: 0,
+    }
+}
+
+impl WorkflowInstance {
+    /// A fresh instance of `component` for the run `facts` describes.
+    pub(crate) fn new(
+        engine: &WasmEngine,
+        component: Arc<LoadedComponent>,
+        facts: RunFacts,
+    ) -> Result<Self, ActivationFailure> {
+        let mut store = deadline_store(engine, HostState::new(facts, engine.limits()));
+        let bindings = component
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| classify(engine, &store, e))?;
+        Ok(WorkflowInstance { store, bindings })
+    }
+
+    /// Deliver `inputs` as one activation at workflow time `now_ms`. After a
+    /// failure the instance must be dropped.
+    pub(crate) fn activate(
+        &mut self,
+        engine: &WasmEngine,
+        inputs: &[&Event],
+        now_ms: u64,
+        replaying: bool,
+    ) -> Result<Activated, ActivationFailure> {
+        let jobs: Vec<guest::Job> = inputs.iter().filter_map(|e| job(e)).collect();
+        self.store
+            .data_mut()
+            .begin(now_ms, replaying, Mode::Activation);
+        self.store.set_epoch_deadline(engine.epoch_ticks());
+        let outcome = self
+            .bindings
+            .keel_workflow_guest()
+            .call_activate(&mut self.store, &jobs);
+        let outcome = outcome.map_err(|e| classify(engine, &self.store, e))?;
+        let commands = self.store.data_mut().take_commands();
+        let limit = self.store.data().limits().payload_bytes;
+        let outcome = match outcome {
+            GuestOutcome::Pending => None,
+            GuestOutcome::Completed(bytes) if bytes.len() > limit => {
+                return Err(ActivationFailure::Trap(format!(
+                    "the workflow's result is {} bytes, over the limit of {limit} bytes",
+                    bytes.len()
+                )));
+            }
+            GuestOutcome::Completed(bytes) => Some(Outcome::Completed(Payload::from_bytes(bytes))),
+            GuestOutcome::Failed(f) => Some(Outcome::Failed(failure(f))),
+            GuestOutcome::Cancelled(f) => Some(Outcome::Cancelled(failure(f))),
+        };
+        Ok(Activated { commands, outcome })
+    }
+
+    /// Answer a read-only query at workflow time `now_ms`.
+    pub(crate) fn query(
+        &mut self,
+        engine: &WasmEngine,
+        name: &str,
+        input: &Payload,
+        now_ms: u64,
+    ) -> Result<Result<Payload, Error>, ActivationFailure> {
+        self.store.data_mut().begin(now_ms, true, Mode::ReadOnly);
+        self.store.set_epoch_deadline(engine.epoch_ticks());
+        let answer = self
+            .bindings
+            .keel_workflow_guest()
+            .call_query(&mut self.store, name, &input.as_bytes().to_vec())
+            .map_err(|e| classify(engine, &self.store, e))?;
+        Ok(answer.map(Payload::from_bytes).map_err(|e| match e {
+            QueryError::UnknownQuery(message) => Error::NotFound(message),
+            QueryError::BadInput(message) => Error::InvalidArgument(message),
+            QueryError::Failed(message) => Error::QueryFailed(message),
+        }))
+    }
+}
+
+fn classify(
+    engine: &WasmEngine,
+    store: &Store<HostState>,
+    err: wasmtime::Error,
+) -> ActivationFailure {
+    if store.data().memory_exceeded() {
+        return ActivationFailure::MemoryExceeded {
+            limit_bytes: engine.config.memory_limit_bytes,
+        };
+    }
+    if let Some(exit) = err.downcast_ref::<wasmtime_wasi::I32Exit>() {
+        return ActivationFailure::Exit(exit.0);
+    }
+    if err.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+        return ActivationFailure::Deadlock {
+            timeout_ms: engine.config.activation_timeout.as_millis(),
+        };
+    }
+    ActivationFailure::Trap(flatten(&err))
+}
+
+fn failure(f: GuestFailure) -> Failure {
+    Failure {
+        message: f.message,
+        error_type: f.error_type,
+        non_retryable: f.non_retryable,
+        details: f.details.map(Payload::from_bytes),
+    }
+}
+
+fn guest_failure(f: &Failure) -> GuestFailure {
+    GuestFailure {
+        message: f.message.clone(),
+        error_type: f.error_type.clone(),
+        non_retryable: f.non_retryable,
+        details: f.details.as_ref().map(|d| d.as_bytes().to_vec()),
+    }
+}
+
+/// The job an input event becomes; `None` for events that are not inputs.
+fn job(event: &Event) -> Option<guest::Job> {
+    let resolve = |seq, resolution| {
+        guest::Job::ResolveActivity(guest::ActivityResult {
+            activity: seq,
+            resolution,
+        })
+    };
+    Some(match event {
+        Event::WorkflowStarted(e) => guest::Job::Start(guest::Start {
+            workflow_type: e.workflow_type.clone(),
+            input: e.input.as_bytes().to_vec(),
+        }),
+        Event::TimerFired(e) => guest::Job::FireTimer(e.seq),
+        Event::ActivityCompleted(e) => {
+            resolve(e.seq, Resolution::Completed(e.result.as_bytes().to_vec()))
+        }
+        Event::ActivityFailed(e) => resolve(e.seq, Resolution::Failed(guest_failure(&e.failure))),
+        Event::ActivityCancelled(e) => resolve(
+            e.seq,
+            Resolution::Cancelled(guest_failure(&Failure::new(
+                "Cancelled",
+                "activity cancelled",
+            ))),
+        ),
+        Event::SignalReceived(e) => guest::Job::Signal(crate::sandbox::wit_signal::Signal {
+            name: e.name.clone(),
+            input: e.input.as_bytes().to_vec(),
+        }),
+        Event::CancelRequested(e) => guest::Job::Cancel(e.reason.clone()),
+        _ => return None,
+    })
+}

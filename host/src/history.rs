@@ -1,0 +1,18 @@
+//! The durable history of a run, as data: the events it records, the
+//! commands workflow code issues, the state machine that turns commands into
+//! events, and replay with its non-determinism check.
+
+mod command;
+mod event;
+mod machine;
+mod replay;
+
+pub use command::{ActivityOptions, CancellationType, Command, RetryPolicy};
+pub use event::{
+    ActivationCompleted, ActivityCancelRequested, ActivityCancelled, ActivityCompleted,
+    ActivityFailed, ActivityScheduled, CancelRequested, Event, HistoryEvent, SignalReceived,
+    TimerCancelled, TimerFired, TimerStarted, WorkflowCancelled, WorkflowCompleted, WorkflowFailed,
+    WorkflowStarted, WorkflowTaskFailed, WorkflowTerminated,
+};
+pub use machine::{Plan, RunMachine};
+pub use replay::{NonDeterminism, RecordedActivation, split_activations};

@@ -1,0 +1,332 @@
+//! Events: the durable record of a run, one struct per kind.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::history::command::ActivityOptions;
+use crate::ids::{ComponentId, WorkflowId};
+use crate::types::{Failure, Outcome, Payload};
+
+/// The run started. Always event 1.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkflowStarted {
+    /// The workflow id.
+    pub workflow_id: WorkflowId,
+    /// The workflow type.
+    pub workflow_type: String,
+    /// The run's argument.
+    pub input: Payload,
+    /// The component version the run is pinned to.
+    pub component: ComponentId,
+    /// Seed of the run's replay-safe randomness.
+    pub random_seed: u64,
+}
+
+/// A durable timer was started.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimerStarted {
+    /// Sequence number.
+    pub seq: u32,
+    /// Requested duration, ms.
+    pub duration_ms: u64,
+    /// When it is due, ms since the epoch.
+    pub fire_at_ms: u64,
+}
+
+/// A timer fired.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimerFired {
+    /// Sequence number.
+    pub seq: u32,
+}
+
+/// A timer was cancelled before it fired.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimerCancelled {
+    /// Sequence number.
+    pub seq: u32,
+}
+
+/// An activity was scheduled; it is dispatched only once this is durable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActivityScheduled {
+    /// Sequence number.
+    pub seq: u32,
+    /// Activity name.
+    pub name: String,
+    /// Its argument.
+    pub input: Payload,
+    /// Its options.
+    pub options: ActivityOptions,
+}
+
+/// An activity returned a value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActivityCompleted {
+    /// Sequence number.
+    pub seq: u32,
+    /// The attempt that succeeded.
+    pub attempt: u32,
+    /// The value.
+    pub result: Payload,
+}
+
+/// An activity failed for good.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActivityFailed {
+    /// Sequence number.
+    pub seq: u32,
+    /// The last attempt.
+    pub attempt: u32,
+    /// The last failure.
+    pub failure: Failure,
+}
+
+/// The workflow asked to cancel an activity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActivityCancelRequested {
+    /// Sequence number.
+    pub seq: u32,
+}
+
+/// An activity resolved as cancelled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActivityCancelled {
+    /// Sequence number.
+    pub seq: u32,
+}
+
+/// A signal arrived.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SignalReceived {
+    /// Signal name.
+    pub name: String,
+    /// Its argument.
+    pub input: Payload,
+}
+
+/// Cancellation of the workflow was requested.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CancelRequested {
+    /// Why.
+    pub reason: String,
+}
+
+/// An activation finished: the boundary replay uses to feed the same batches.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActivationCompleted {
+    /// Ids of the input events delivered, in delivery order.
+    pub consumed: Vec<u64>,
+}
+
+/// The run returned a value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkflowCompleted {
+    /// The value.
+    pub result: Payload,
+}
+
+/// The run failed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkflowFailed {
+    /// The failure.
+    pub failure: Failure,
+}
+
+/// The run honoured a cancellation request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkflowCancelled {
+    /// What the workflow reported.
+    pub failure: Failure,
+}
+
+/// The run was terminated by force.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkflowTerminated {
+    /// Why.
+    pub reason: String,
+}
+
+/// An activation could not complete (non-determinism, deadlock, trap). The
+/// batch it had is delivered again on retry; nothing is lost.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkflowTaskFailed {
+    /// Stable error code (`KEEL-ND001`, `KEEL-DEADLOCK`, `KEEL-TRAP`).
+    pub code: String,
+    /// What happened.
+    pub message: String,
+}
+
+/// Every kind of event in a run's history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+#[allow(
+    missing_docs,
+    reason = "each variant wraps the documented struct of the same name"
+)]
+pub enum Event {
+    WorkflowStarted(WorkflowStarted),
+    TimerStarted(TimerStarted),
+    TimerFired(TimerFired),
+    TimerCancelled(TimerCancelled),
+    ActivityScheduled(ActivityScheduled),
+    ActivityCompleted(ActivityCompleted),
+    ActivityFailed(ActivityFailed),
+    ActivityCancelRequested(ActivityCancelRequested),
+    ActivityCancelled(ActivityCancelled),
+    SignalReceived(SignalReceived),
+    CancelRequested(CancelRequested),
+    ActivationCompleted(ActivationCompleted),
+    WorkflowCompleted(WorkflowCompleted),
+    WorkflowFailed(WorkflowFailed),
+    WorkflowCancelled(WorkflowCancelled),
+    WorkflowTerminated(WorkflowTerminated),
+    WorkflowTaskFailed(WorkflowTaskFailed),
+}
+
+impl Event {
+    /// The event's kind, as shown to people.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::WorkflowStarted(_) => "WorkflowStarted",
+            Event::TimerStarted(_) => "TimerStarted",
+            Event::TimerFired(_) => "TimerFired",
+            Event::TimerCancelled(_) => "TimerCancelled",
+            Event::ActivityScheduled(_) => "ActivityScheduled",
+            Event::ActivityCompleted(_) => "ActivityCompleted",
+            Event::ActivityFailed(_) => "ActivityFailed",
+            Event::ActivityCancelRequested(_) => "ActivityCancelRequested",
+            Event::ActivityCancelled(_) => "ActivityCancelled",
+            Event::SignalReceived(_) => "SignalReceived",
+            Event::CancelRequested(_) => "CancelRequested",
+            Event::ActivationCompleted(_) => "ActivationCompleted",
+            Event::WorkflowCompleted(_) => "WorkflowCompleted",
+            Event::WorkflowFailed(_) => "WorkflowFailed",
+            Event::WorkflowCancelled(_) => "WorkflowCancelled",
+            Event::WorkflowTerminated(_) => "WorkflowTerminated",
+            Event::WorkflowTaskFailed(_) => "WorkflowTaskFailed",
+        }
+    }
+
+    /// True for events delivered to workflow code as jobs.
+    pub fn is_input(&self) -> bool {
+        matches!(
+            self,
+            Event::WorkflowStarted(_)
+                | Event::TimerFired(_)
+                | Event::ActivityCompleted(_)
+                | Event::ActivityFailed(_)
+                | Event::ActivityCancelled(_)
+                | Event::SignalReceived(_)
+                | Event::CancelRequested(_)
+        )
+    }
+
+    /// True for events produced by an activation (commands and outcomes),
+    /// which replay compares with what the code does now.
+    pub fn is_command(&self) -> bool {
+        matches!(
+            self,
+            Event::TimerStarted(_)
+                | Event::TimerCancelled(_)
+                | Event::ActivityScheduled(_)
+                | Event::ActivityCancelRequested(_)
+                | Event::WorkflowCompleted(_)
+                | Event::WorkflowFailed(_)
+                | Event::WorkflowCancelled(_)
+        )
+    }
+
+    /// The event that records `outcome`.
+    pub fn closing(outcome: &Outcome) -> Event {
+        match outcome {
+            Outcome::Completed(result) => Event::WorkflowCompleted(WorkflowCompleted {
+                result: result.clone(),
+            }),
+            Outcome::Failed(failure) => Event::WorkflowFailed(WorkflowFailed {
+                failure: failure.clone(),
+            }),
+            Outcome::Cancelled(failure) => Event::WorkflowCancelled(WorkflowCancelled {
+                failure: failure.clone(),
+            }),
+            Outcome::Terminated(reason) => Event::WorkflowTerminated(WorkflowTerminated {
+                reason: reason.clone(),
+            }),
+        }
+    }
+
+    /// True for events that close the run.
+    pub fn is_terminal(&self) -> bool {
+        matches!(
+            self,
+            Event::WorkflowCompleted(_)
+                | Event::WorkflowFailed(_)
+                | Event::WorkflowCancelled(_)
+                | Event::WorkflowTerminated(_)
+        )
+    }
+}
+
+/// A compact one-line description: `TimerStarted seq=1 duration=1000ms`.
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = self.kind();
+        match self {
+            Event::WorkflowStarted(e) => write!(
+                f,
+                "{kind} type={} input={} component={}",
+                e.workflow_type,
+                e.input,
+                e.component.short()
+            ),
+            Event::TimerStarted(e) => {
+                write!(f, "{kind} seq={} duration={}ms", e.seq, e.duration_ms)
+            }
+            Event::TimerFired(TimerFired { seq })
+            | Event::TimerCancelled(TimerCancelled { seq })
+            | Event::ActivityCancelRequested(ActivityCancelRequested { seq })
+            | Event::ActivityCancelled(ActivityCancelled { seq }) => write!(f, "{kind} seq={seq}"),
+            Event::ActivityScheduled(e) => {
+                write!(f, "{kind} seq={} name={} input={}", e.seq, e.name, e.input)
+            }
+            Event::ActivityCompleted(e) => write!(
+                f,
+                "{kind} seq={} attempt={} result={}",
+                e.seq, e.attempt, e.result
+            ),
+            Event::ActivityFailed(e) => write!(
+                f,
+                "{kind} seq={} attempt={} failure=\"{}\"",
+                e.seq, e.attempt, e.failure
+            ),
+            Event::SignalReceived(e) => write!(f, "{kind} name={} input={}", e.name, e.input),
+            Event::CancelRequested(e) => write!(f, "{kind} reason={:?}", e.reason),
+            Event::ActivationCompleted(e) => write!(f, "{kind} consumed={:?}", e.consumed),
+            Event::WorkflowCompleted(e) => write!(f, "{kind} result={}", e.result),
+            Event::WorkflowFailed(e) => write!(f, "{kind} failure=\"{}\"", e.failure),
+            Event::WorkflowCancelled(e) => write!(f, "{kind} failure=\"{}\"", e.failure),
+            Event::WorkflowTerminated(e) => write!(f, "{kind} reason={:?}", e.reason),
+            Event::WorkflowTaskFailed(e) => write!(f, "{kind} {}: {}", e.code, e.message),
+        }
+    }
+}
+
+/// An event as stored: its position in the run's history and its time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryEvent {
+    /// Position in the history, from 1, without gaps.
+    pub id: u64,
+    /// When it was recorded, ms since the epoch.
+    pub time_ms: u64,
+    /// The event.
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+/// One line: `  7  TimerFired seq=1` (id, then the event).
+impl fmt::Display for HistoryEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:>4}  {}", self.id, self.event)
+    }
+}

@@ -1,0 +1,210 @@
+//! The run's command state machine: which timers and activities are pending,
+//! and what events a batch of commands produces. Live execution and replay
+//! drive it the same way (inputs are applied when delivered, commands when
+//! planned), so both derive the same events from the same history.
+
+use std::collections::HashMap;
+
+use crate::history::command::{CancellationType, Command};
+use crate::history::event::{
+    ActivityCancelRequested, ActivityCancelled, ActivityCompleted, ActivityFailed,
+    ActivityScheduled, Event, TimerCancelled, TimerFired, TimerStarted,
+};
+
+/// Events an activation produces from its commands.
+#[derive(Debug, Default, PartialEq)]
+pub struct Plan {
+    /// Command events, in command order (recorded before the boundary).
+    pub events: Vec<Event>,
+    /// Input events the commands cause at once (an activity cancelled with
+    /// `try-cancel` or `abandon`), recorded after the boundary and delivered
+    /// in the next activation.
+    pub followups: Vec<Event>,
+}
+
+/// See the module docs.
+#[derive(Debug, Default, Clone)]
+pub struct RunMachine {
+    timers: HashMap<u32, u64>,
+    activities: HashMap<u32, PendingActivity>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct PendingActivity {
+    cancellation_type: CancellationType,
+    cancel_requested: bool,
+}
+
+impl RunMachine {
+    /// Account for an event: an input when it is delivered, a command event
+    /// when it is planned.
+    pub fn apply(&mut self, event: &Event) {
+        match event {
+            Event::TimerStarted(TimerStarted {
+                seq, fire_at_ms, ..
+            }) => {
+                self.timers.insert(*seq, *fire_at_ms);
+            }
+            Event::TimerFired(TimerFired { seq })
+            | Event::TimerCancelled(TimerCancelled { seq }) => {
+                self.timers.remove(seq);
+            }
+            Event::ActivityScheduled(ActivityScheduled { seq, options, .. }) => {
+                self.activities.insert(
+                    *seq,
+                    PendingActivity {
+                        cancellation_type: options.cancellation_type,
+                        cancel_requested: false,
+                    },
+                );
+            }
+            Event::ActivityCancelRequested(ActivityCancelRequested { seq }) => {
+                if let Some(activity) = self.activities.get_mut(seq) {
+                    activity.cancel_requested = true;
+                }
+            }
+            Event::ActivityCompleted(ActivityCompleted { seq, .. })
+            | Event::ActivityFailed(ActivityFailed { seq, .. })
+            | Event::ActivityCancelled(ActivityCancelled { seq }) => {
+                self.activities.remove(seq);
+            }
+            _ => {}
+        }
+    }
+
+    /// The events `commands` produce, issued at workflow time `now_ms`. Does
+    /// not change the machine: apply the plan's events once it is used.
+    pub fn plan(&self, commands: &[Command], now_ms: u64) -> Plan {
+        let mut scratch = self.clone();
+        let mut plan = Plan::default();
+        for command in commands {
+            let event = match command {
+                Command::StartTimer { seq, duration_ms } => Event::TimerStarted(TimerStarted {
+                    seq: *seq,
+                    duration_ms: *duration_ms,
+                    fire_at_ms: now_ms.saturating_add(*duration_ms),
+                }),
+                Command::CancelTimer { seq } if scratch.timers.contains_key(seq) => {
+                    Event::TimerCancelled(TimerCancelled { seq: *seq })
+                }
+                Command::CancelTimer { .. } => continue,
+                Command::ScheduleActivity {
+                    seq,
+                    name,
+                    input,
+                    options,
+                } => Event::ActivityScheduled(ActivityScheduled {
+                    seq: *seq,
+                    name: name.clone(),
+                    input: input.clone(),
+                    options: options.clone(),
+                }),
+                Command::RequestCancelActivity { seq } => {
+                    let Some(activity) = scratch.activities.get(seq) else {
+                        continue;
+                    };
+                    if activity.cancel_requested {
+                        continue;
+                    }
+                    if activity.cancellation_type != CancellationType::WaitCancellationCompleted {
+                        plan.followups
+                            .push(Event::ActivityCancelled(ActivityCancelled { seq: *seq }));
+                    }
+                    Event::ActivityCancelRequested(ActivityCancelRequested { seq: *seq })
+                }
+            };
+            scratch.apply(&event);
+            plan.events.push(event);
+        }
+        plan
+    }
+
+    /// Sequence numbers and due times of the pending timers.
+    pub fn pending_timers(&self) -> impl Iterator<Item = (u32, u64)> + '_ {
+        self.timers.iter().map(|(seq, at)| (*seq, *at))
+    }
+
+    /// The cancellation type of a pending activity.
+    pub fn cancellation_type(&self, seq: u32) -> Option<CancellationType> {
+        self.activities.get(&seq).map(|a| a.cancellation_type)
+    }
+
+    /// Sequence numbers of the pending activities.
+    pub fn pending_activities(&self) -> impl Iterator<Item = u32> + '_ {
+        self.activities.keys().copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::ActivityOptions;
+    use crate::types::Payload;
+
+    fn schedule(seq: u32, cancellation_type: CancellationType) -> Command {
+        Command::ScheduleActivity {
+            seq,
+            name: "a".into(),
+            input: Payload::default(),
+            options: ActivityOptions {
+                cancellation_type,
+                ..ActivityOptions::default()
+            },
+        }
+    }
+
+    #[test]
+    fn cancelling_a_timer_started_in_the_same_activation_records_both() {
+        let machine = RunMachine::default();
+        let plan = machine.plan(
+            &[
+                Command::StartTimer {
+                    seq: 1,
+                    duration_ms: 10,
+                },
+                Command::CancelTimer { seq: 1 },
+                Command::CancelTimer { seq: 7 },
+            ],
+            100,
+        );
+        assert_eq!(plan.events.len(), 2);
+        assert!(matches!(
+            plan.events[0],
+            Event::TimerStarted(TimerStarted {
+                fire_at_ms: 110,
+                ..
+            })
+        ));
+        assert!(matches!(plan.events[1], Event::TimerCancelled(_)));
+    }
+
+    #[test]
+    fn try_cancel_resolves_at_once_but_wait_cancellation_does_not() {
+        let mut machine = RunMachine::default();
+        for e in machine
+            .plan(
+                &[
+                    schedule(1, CancellationType::TryCancel),
+                    schedule(2, CancellationType::WaitCancellationCompleted),
+                ],
+                0,
+            )
+            .events
+        {
+            machine.apply(&e);
+        }
+        let plan = machine.plan(
+            &[
+                Command::RequestCancelActivity { seq: 1 },
+                Command::RequestCancelActivity { seq: 2 },
+                Command::RequestCancelActivity { seq: 2 },
+            ],
+            0,
+        );
+        assert_eq!(plan.events.len(), 2);
+        assert_eq!(
+            plan.followups,
+            vec![Event::ActivityCancelled(ActivityCancelled { seq: 1 })]
+        );
+    }
+}

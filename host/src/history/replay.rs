@@ -1,0 +1,141 @@
+//! Replay support: split a history into the activations it recorded and
+//! compare what code does now with what history holds.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use crate::history::event::{Event, HistoryEvent};
+
+/// One activation as recorded: the inputs it was fed, the events it
+/// produced, and its boundary (whose time is the activation's workflow time).
+#[derive(Debug, Clone)]
+pub struct RecordedActivation {
+    /// Input events delivered, in delivery order.
+    pub inputs: Vec<HistoryEvent>,
+    /// Command and outcome events it produced, in order.
+    pub produced: Vec<HistoryEvent>,
+    /// Its `ActivationCompleted` event.
+    pub boundary: HistoryEvent,
+}
+
+/// Split `history` into its recorded activations, plus the input events
+/// that no activation has consumed yet (in id order).
+pub fn split_activations(history: &[HistoryEvent]) -> (Vec<RecordedActivation>, Vec<HistoryEvent>) {
+    let mut inputs: HashMap<u64, &HistoryEvent> = history
+        .iter()
+        .filter(|e| e.event.is_input())
+        .map(|e| (e.id, e))
+        .collect();
+    let mut activations = Vec::new();
+    let mut produced = Vec::new();
+    for event in history {
+        match &event.event {
+            Event::ActivationCompleted(boundary) => {
+                let consumed = boundary
+                    .consumed
+                    .iter()
+                    .filter_map(|id| inputs.remove(id).cloned())
+                    .collect();
+                activations.push(RecordedActivation {
+                    inputs: consumed,
+                    produced: std::mem::take(&mut produced),
+                    boundary: event.clone(),
+                });
+            }
+            e if e.is_command() => produced.push(event.clone()),
+            _ => {}
+        }
+    }
+    let mut pending: Vec<HistoryEvent> = inputs.into_values().cloned().collect();
+    pending.sort_by_key(|e| e.id);
+    (activations, pending)
+}
+
+/// Replay found that the code no longer does what history recorded
+/// (`KEEL-ND001`). The run is parked until a fixed version is deployed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NonDeterminism {
+    /// The history event where code and history part, or the boundary of the
+    /// activation where the code issued more than history holds.
+    pub event_id: u64,
+    /// What history holds there, described.
+    pub recorded: String,
+    /// What the code did now, described.
+    pub now: String,
+}
+
+impl NonDeterminism {
+    /// The stable error code.
+    pub const CODE: &'static str = "KEEL-ND001";
+
+    /// Compare the events an activation produced at replay with those it
+    /// recorded.
+    ///
+    /// # Errors
+    /// The first difference.
+    pub fn check(recorded: &RecordedActivation, now: &[Event]) -> Result<(), NonDeterminism> {
+        let mut now_iter = now.iter();
+        for old in &recorded.produced {
+            match now_iter.next() {
+                Some(new) if same_command(&old.event, new) => {}
+                Some(new) => {
+                    return Err(NonDeterminism {
+                        event_id: old.id,
+                        recorded: old.event.to_string(),
+                        now: new.to_string(),
+                    });
+                }
+                None => {
+                    return Err(NonDeterminism {
+                        event_id: old.id,
+                        recorded: old.event.to_string(),
+                        now: "nothing (the activation ended without it)".into(),
+                    });
+                }
+            }
+        }
+        match now_iter.next() {
+            Some(new) => Err(NonDeterminism {
+                event_id: recorded.boundary.id,
+                recorded: "the end of the activation".into(),
+                now: new.to_string(),
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Whether a replayed event is the same command as the recorded one: same
+/// kind and sequence number, same timer duration, same activity name.
+/// Payloads may change between versions.
+fn same_command(old: &Event, new: &Event) -> bool {
+    match (old, new) {
+        (Event::TimerStarted(a), Event::TimerStarted(b)) => {
+            a.seq == b.seq && a.duration_ms == b.duration_ms
+        }
+        (Event::TimerCancelled(a), Event::TimerCancelled(b)) => a.seq == b.seq,
+        (Event::ActivityScheduled(a), Event::ActivityScheduled(b)) => {
+            a.seq == b.seq && a.name == b.name
+        }
+        (Event::ActivityCancelRequested(a), Event::ActivityCancelRequested(b)) => a.seq == b.seq,
+        (Event::WorkflowCompleted(_), Event::WorkflowCompleted(_))
+        | (Event::WorkflowFailed(_), Event::WorkflowFailed(_))
+        | (Event::WorkflowCancelled(_), Event::WorkflowCancelled(_)) => true,
+        _ => false,
+    }
+}
+
+impl fmt::Display for NonDeterminism {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} non-determinism at event {}: history has [{}] but the code now did [{}]",
+            Self::CODE,
+            self.event_id,
+            self.recorded,
+            self.now
+        )
+    }
+}
+
+impl std::error::Error for NonDeterminism {}

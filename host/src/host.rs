@@ -1,0 +1,581 @@
+//! The host's library API: build a host, deploy components, start runs and
+//! talk to them. The gRPC server and the CLI wrap exactly this.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::{Clock, SystemClock};
+use crate::engine::{EngineConfig, LoadedComponent, WasmEngine};
+use crate::error::{Error, Result};
+use crate::history::{CancelRequested, Event, HistoryEvent, SignalReceived, WorkflowStarted};
+use crate::ids::{ComponentId, RunId, WorkflowId};
+use crate::runtime::{Core, QueryRequest, Recovered, RunHandle, activation, recover};
+use crate::store::{Batch, Check, Op, RunRecord, SqliteStore, Store, WorkflowTypeInfo};
+use crate::types::{Outcome, Payload, RunStatus};
+use crate::worker::Activities;
+
+/// Tunables of a host. The defaults suit the embedded store.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// Limits of the wasm engine.
+    pub engine: EngineConfig,
+    /// Live instances kept between activations; 0 turns caching off so
+    /// every activation replays.
+    pub cache_capacity: usize,
+    /// Threads of the blocking-activity pool.
+    pub blocking_threads: usize,
+    /// First backoff after a failed workflow task; it doubles per failure.
+    pub task_retry_initial: Duration,
+    /// Longest backoff after failed workflow tasks.
+    pub task_retry_max: Duration,
+}
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        HostConfig {
+            engine: EngineConfig::default(),
+            cache_capacity: 500,
+            blocking_threads: 16,
+            task_retry_initial: Duration::from_secs(1),
+            task_retry_max: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Builds a [`Host`].
+pub struct HostBuilder {
+    store: StoreChoice,
+    config: HostConfig,
+    activities: Activities,
+    clock: Arc<dyn Clock>,
+}
+
+enum StoreChoice {
+    Sqlite(PathBuf),
+    Custom(Arc<dyn Store>),
+}
+
+impl std::fmt::Debug for HostBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostBuilder")
+            .field("config", &self.config)
+            .field("activities", &self.activities)
+            .finish()
+    }
+}
+
+impl HostBuilder {
+    /// Store everything in the SQLite file at `path` (created if missing).
+    pub fn sqlite(mut self, path: impl Into<PathBuf>) -> Self {
+        self.store = StoreChoice::Sqlite(path.into());
+        self
+    }
+
+    /// Use another store.
+    pub fn store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = StoreChoice::Custom(store);
+        self
+    }
+
+    /// Set the tunables.
+    pub fn config(mut self, config: HostConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Offer these activities.
+    pub fn activities(mut self, activities: Activities) -> Self {
+        self.activities = activities;
+        self
+    }
+
+    /// Read time from `clock` instead of the system clock.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Open the store, recover every open run and start serving. Must be
+    /// called within a multi-threaded tokio runtime.
+    ///
+    /// # Errors
+    /// The store cannot be opened or is corrupt; the engine cannot start.
+    pub async fn build(self) -> Result<Host> {
+        let store: Arc<dyn Store> = match self.store {
+            StoreChoice::Sqlite(path) => Arc::new(
+                tokio::task::spawn_blocking(move || SqliteStore::open(path))
+                    .await
+                    .map_err(|e| Error::internal("opening the store", e))??,
+            ),
+            StoreChoice::Custom(store) => store,
+        };
+        let wasm = WasmEngine::new(self.config.engine.clone())?;
+        let core = Core::new(store, wasm, self.clock, self.config, self.activities);
+        let recovered = recover(&core).await?;
+        if recovered != Recovered::default() {
+            tracing::info!(
+                runs = recovered.runs,
+                timers = recovered.timers,
+                activities = recovered.activities,
+                "recovered open runs from the store"
+            );
+        }
+        Ok(Host { core, recovered })
+    }
+}
+
+/// Where to start a run.
+#[derive(Debug, Clone)]
+pub struct StartWorkflow {
+    /// The workflow id; at most one open run per id.
+    pub workflow_id: WorkflowId,
+    /// The workflow type; a deployed component must serve it.
+    pub workflow_type: String,
+    /// The run's argument (JSON for workflows written with keel-sdk).
+    pub input: Payload,
+}
+
+impl StartWorkflow {
+    /// Start `workflow_type` as `workflow_id` with `input` encoded as JSON.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a bad id or an unencodable input.
+    pub fn new(
+        workflow_id: &str,
+        workflow_type: &str,
+        input: &(impl serde::Serialize + ?Sized),
+    ) -> Result<Self> {
+        Ok(StartWorkflow {
+            workflow_id: WorkflowId::new(workflow_id)?,
+            workflow_type: workflow_type.to_string(),
+            input: Payload::json(input)?,
+        })
+    }
+}
+
+/// A deployed component and the workflow types it now serves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deployment {
+    /// The component's id.
+    pub component: ComponentId,
+    /// The types it serves (it is now their current version).
+    pub workflow_types: Vec<WorkflowTypeInfo>,
+}
+
+/// A running Keel host. Cheap to clone.
+#[derive(Clone)]
+pub struct Host {
+    core: Arc<Core>,
+    recovered: Recovered,
+}
+
+impl std::fmt::Debug for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Host")
+            .field("recovered", &self.recovered)
+            .finish()
+    }
+}
+
+impl Host {
+    /// A builder with the defaults: SQLite at `keel.db`, system clock, no
+    /// activities.
+    pub fn builder() -> HostBuilder {
+        HostBuilder {
+            store: StoreChoice::Sqlite(PathBuf::from("keel.db")),
+            config: HostConfig::default(),
+            activities: Activities::default(),
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// What this host took over from the store when it started.
+    pub fn recovered(&self) -> Recovered {
+        self.recovered
+    }
+
+    /// Validate, compile and store a component, and make it the current
+    /// version of every workflow type it serves. Deploying the same bytes
+    /// again changes nothing.
+    ///
+    /// # Errors
+    /// [`Error::ComponentRejected`] naming what is wrong with it.
+    pub async fn deploy(&self, bytes: Vec<u8>) -> Result<Deployment> {
+        let core = self.core.clone();
+        let (loaded, bytes) = tokio::task::spawn_blocking(move || {
+            let loaded = core.wasm.load(&bytes);
+            (loaded, bytes)
+        })
+        .await
+        .map_err(|e| Error::internal("compiling a component", e))?;
+        let loaded = loaded?;
+        let mut batch = Batch::default().op(Op::PutComponent {
+            id: loaded.id().clone(),
+            bytes,
+            workflow_types: loaded.workflow_types().to_vec(),
+            created_at_ms: self.core.clock.now_ms(),
+        });
+        for info in loaded.workflow_types() {
+            batch = batch.op(Op::SetCurrent {
+                workflow_type: info.name.clone(),
+                component: loaded.id().clone(),
+            });
+        }
+        self.core.store.commit(batch).await?;
+        for info in loaded.workflow_types() {
+            self.core
+                .set_current_version(info.name.clone(), loaded.id().clone());
+        }
+        tracing::info!(
+            component = %loaded.id().short(),
+            types = ?loaded.workflow_types().iter().map(|t| &t.name).collect::<Vec<_>>(),
+            "deployed"
+        );
+        Ok(Deployment {
+            component: loaded.id().clone(),
+            workflow_types: loaded.workflow_types().to_vec(),
+        })
+    }
+
+    /// Start a run of a workflow type on its current version.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] for an unknown type; [`Error::AlreadyExists`] if
+    /// the workflow id has an open run; [`Error::InvalidArgument`] for an
+    /// input over the payload limit.
+    pub async fn start(&self, start: StartWorkflow) -> Result<RunId> {
+        let component_id = self
+            .core
+            .current_version(&start.workflow_type)
+            .ok_or_else(|| {
+                Error::NotFound(format!(
+                    "no deployed component serves workflow type '{}' (known types: {})",
+                    start.workflow_type,
+                    list(&self.core.known_types())
+                ))
+            })?;
+        let limit = self.core.config.engine.max_payload_bytes;
+        if start.input.len() > limit {
+            return Err(Error::InvalidArgument(format!(
+                "the input is {} bytes, over the limit of {limit} bytes",
+                start.input.len()
+            )));
+        }
+        let run_id = RunId::generate();
+        let now = self.core.clock.now_ms();
+        let started = Event::WorkflowStarted(WorkflowStarted {
+            workflow_id: start.workflow_id.clone(),
+            workflow_type: start.workflow_type.clone(),
+            input: start.input,
+            component: component_id.clone(),
+            random_seed: run_id.seed(),
+        });
+        let batch = Batch::default()
+            .op(Op::InsertRun(RunRecord {
+                run_id,
+                workflow_id: start.workflow_id.clone(),
+                workflow_type: start.workflow_type.clone(),
+                component: component_id.clone(),
+                status: RunStatus::Running,
+                created_at_ms: now,
+                closed_at_ms: None,
+                outcome: None,
+            }))
+            .op(Op::Append {
+                run_id,
+                time_ms: now,
+                events: vec![started],
+            });
+        let appended = self.core.store.commit(batch).await?;
+        let handle = RunHandle::new(
+            run_id,
+            start.workflow_id,
+            start.workflow_type,
+            component_id,
+            now,
+            run_id.seed(),
+        );
+        handle.push_inputs(appended);
+        self.core.insert_run(handle.clone());
+        activation::wake(&self.core, &handle);
+        Ok(run_id)
+    }
+
+    /// Send signal `name` to the open run of `workflow_id`. It is recorded
+    /// durably before this returns.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] if there is no open run or its type has no such
+    /// signal.
+    pub async fn signal(&self, workflow_id: &WorkflowId, name: &str, input: Payload) -> Result<()> {
+        let run = self.open_run(workflow_id)?;
+        let info = self.type_info(&run).await?;
+        if !info.signals.iter().any(|s| s == name) {
+            return Err(Error::NotFound(format!(
+                "workflow type '{}' has no signal '{name}' (it handles: {})",
+                info.name,
+                list(&info.signals)
+            )));
+        }
+        self.append_input(
+            &run,
+            Event::SignalReceived(SignalReceived {
+                name: name.to_string(),
+                input,
+            }),
+        )
+        .await
+    }
+
+    /// Ask the open run of `workflow_id` to cancel. The workflow decides
+    /// what that means; it may clean up first, or ignore it.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] if there is no open run.
+    pub async fn cancel(&self, workflow_id: &WorkflowId, reason: &str) -> Result<()> {
+        let run = self.open_run(workflow_id)?;
+        self.append_input(
+            &run,
+            Event::CancelRequested(CancelRequested {
+                reason: reason.to_string(),
+            }),
+        )
+        .await
+    }
+
+    /// Stop the open run of `workflow_id` by force, without running any of
+    /// its code.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] if there is no open run.
+    pub async fn terminate(&self, workflow_id: &WorkflowId, reason: &str) -> Result<()> {
+        let run = self.open_run(workflow_id)?;
+        let outcome = Outcome::Terminated(reason.to_string());
+        let now = self.core.clock.now_ms();
+        let batch = Batch::default()
+            .check(Check::RunOpen(run.id))
+            .op(Op::Append {
+                run_id: run.id,
+                time_ms: now,
+                events: vec![Event::closing(&outcome)],
+            })
+            .op(Op::CloseRun {
+                run_id: run.id,
+                outcome: outcome.clone(),
+                closed_at_ms: now,
+            });
+        self.core.store.commit(batch).await?;
+        activation::finish(&self.core, &run, &Default::default(), outcome);
+        Ok(())
+    }
+
+    /// Answer query `name` of the latest run of `workflow_id`, open or
+    /// closed (a closed run is rebuilt by replay).
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] for an unknown run or query; [`Error::QueryFailed`]
+    /// or [`Error::FailedPrecondition`] if it cannot be answered.
+    pub async fn query(
+        &self,
+        workflow_id: &WorkflowId,
+        name: &str,
+        input: Payload,
+    ) -> Result<Payload> {
+        if let Some(run) = self.core.open_run(workflow_id) {
+            self.check_query(&run.workflow_type, &run.component, name)
+                .await?;
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            run.mailbox().queries.push(QueryRequest {
+                name: name.to_string(),
+                input,
+                reply,
+            });
+            activation::wake(&self.core, &run);
+            return answer.await.map_err(|_| Error::ShuttingDown)?;
+        }
+        let record = self.latest(workflow_id).await?;
+        self.check_query(&record.workflow_type, &record.component, name)
+            .await?;
+        let run = RunHandle::new(
+            record.run_id,
+            record.workflow_id.clone(),
+            record.workflow_type.clone(),
+            record.component.clone(),
+            record.created_at_ms,
+            record.run_id.seed(),
+        );
+        let component = self.core.component(&record.component).await?;
+        let history = self.core.store.history(record.run_id).await?;
+        let core = self.core.clone();
+        let name = name.to_string();
+        tokio::task::spawn_blocking(move || {
+            let facts = activation::facts(&run);
+            let mut live =
+                activation::replay(&core.wasm, component, facts, &history).map_err(|e| {
+                    Error::FailedPrecondition(format!("cannot rebuild the run to query it: {e}"))
+                })?;
+            let now = live.last_time_ms;
+            live.instance
+                .query(&core.wasm, &name, &input, now)
+                .map_err(|f| Error::QueryFailed(f.to_string()))?
+        })
+        .await
+        .map_err(|e| Error::internal("query", e))?
+    }
+
+    /// Wait for the latest run of `workflow_id` to close and return how it
+    /// ended (at once if it has).
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] if the workflow id has no run.
+    pub async fn result(&self, workflow_id: &WorkflowId) -> Result<Outcome> {
+        if let Some(run) = self.core.open_run(workflow_id) {
+            let mut outcome = run.watch_outcome();
+            let shutdown = self.core.shutdown.clone();
+            tokio::select! {
+                closed = outcome.wait_for(Option::is_some) => {
+                    if let Ok(closed) = closed && let Some(outcome) = closed.clone() {
+                        return Ok(outcome);
+                    }
+                    return Err(Error::ShuttingDown);
+                }
+                () = shutdown.cancelled() => return Err(Error::ShuttingDown),
+            }
+        }
+        let record = self.latest(workflow_id).await?;
+        record.outcome.ok_or_else(|| {
+            Error::FailedPrecondition(format!(
+                "run {} is open but not served by this host",
+                record.run_id
+            ))
+        })
+    }
+
+    /// The row of the latest run of `workflow_id`.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] if the workflow id has no run.
+    pub async fn describe(&self, workflow_id: &WorkflowId) -> Result<RunRecord> {
+        self.latest(workflow_id).await
+    }
+
+    /// The full history of the latest run of `workflow_id`.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] if the workflow id has no run.
+    pub async fn history(&self, workflow_id: &WorkflowId) -> Result<Vec<HistoryEvent>> {
+        let record = self.latest(workflow_id).await?;
+        Ok(self.core.store.history(record.run_id).await?)
+    }
+
+    /// Why the open run of `workflow_id` is parked, if it is.
+    pub fn parked(&self, workflow_id: &WorkflowId) -> Option<String> {
+        self.core.open_run(workflow_id)?.mailbox().parked.clone()
+    }
+
+    /// Drop every cached instance; runs are rebuilt by replay when they next
+    /// have work.
+    pub fn evict_all(&self) {
+        self.core.cache.clear();
+    }
+
+    /// Stop serving. Everything durable stays in the store; a new host on the
+    /// same store carries on.
+    pub fn shutdown(&self) {
+        self.core.shutdown.cancel();
+    }
+
+    fn open_run(&self, workflow_id: &WorkflowId) -> Result<Arc<RunHandle>> {
+        self.core
+            .open_run(workflow_id)
+            .ok_or_else(|| Error::NotFound(format!("workflow {workflow_id} has no open run")))
+    }
+
+    async fn latest(&self, workflow_id: &WorkflowId) -> Result<RunRecord> {
+        self.core
+            .store
+            .latest_run(workflow_id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no workflow with id {workflow_id}")))
+    }
+
+    async fn loaded(&self, component: &ComponentId) -> Result<Arc<LoadedComponent>> {
+        self.core.component(component).await
+    }
+
+    async fn type_info(&self, run: &RunHandle) -> Result<WorkflowTypeInfo> {
+        let loaded = self.loaded(&run.component).await?;
+        loaded
+            .workflow_type(&run.workflow_type)
+            .cloned()
+            .ok_or_else(|| {
+                Error::FailedPrecondition(format!(
+                    "component {} no longer serves workflow type '{}'",
+                    run.component, run.workflow_type
+                ))
+            })
+    }
+
+    async fn check_query(
+        &self,
+        workflow_type: &str,
+        component: &ComponentId,
+        name: &str,
+    ) -> Result<()> {
+        let loaded = self.loaded(component).await?;
+        let info = loaded.workflow_type(workflow_type).ok_or_else(|| {
+            Error::FailedPrecondition(format!(
+                "component {component} does not serve '{workflow_type}'"
+            ))
+        })?;
+        if info.queries.iter().any(|q| q == name) {
+            return Ok(());
+        }
+        Err(Error::NotFound(format!(
+            "workflow type '{workflow_type}' has no query '{name}' (it answers: {})",
+            list(&info.queries)
+        )))
+    }
+
+    /// Record an input event for an open run and deliver it.
+    async fn append_input(&self, run: &Arc<RunHandle>, event: Event) -> Result<()> {
+        if let Event::SignalReceived(signal) = &event {
+            let limit = self.core.config.engine.max_payload_bytes;
+            if signal.input.len() > limit {
+                return Err(Error::InvalidArgument(format!(
+                    "the signal's input is {} bytes, over the limit of {limit} bytes",
+                    signal.input.len()
+                )));
+            }
+        }
+        let batch = Batch::default()
+            .check(Check::RunOpen(run.id))
+            .op(Op::Append {
+                run_id: run.id,
+                time_ms: self.core.clock.now_ms(),
+                events: vec![event],
+            });
+        let appended = self
+            .core
+            .store
+            .commit(batch)
+            .await
+            .map_err(|e| match Error::from(e) {
+                Error::FailedPrecondition(_) => {
+                    Error::NotFound(format!("workflow {} has no open run", run.workflow_id))
+                }
+                other => other,
+            })?;
+        self.core.deliver(run.id, appended);
+        Ok(())
+    }
+}
+
+fn list(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".into()
+    } else {
+        items.join(", ")
+    }
+}

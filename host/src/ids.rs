@@ -1,0 +1,179 @@
+//! Typed identifiers: workflow ids chosen by users, run ids minted by the
+//! host, component ids derived from content.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+/// Longest workflow id accepted, in bytes.
+const MAX_WORKFLOW_ID_LEN: usize = 512;
+
+/// The user-chosen id of a workflow; at most one run per id is open at once.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct WorkflowId(String);
+
+impl WorkflowId {
+    /// Validate and wrap a workflow id.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if it is empty, too long or has control
+    /// characters.
+    pub fn new(id: impl Into<String>) -> Result<Self> {
+        let id = id.into();
+        if id.is_empty() || id.len() > MAX_WORKFLOW_ID_LEN || id.chars().any(char::is_control) {
+            return Err(Error::InvalidArgument(format!(
+                "workflow id {id:?} must be 1 to {MAX_WORKFLOW_ID_LEN} bytes without control characters"
+            )));
+        }
+        Ok(WorkflowId(id))
+    }
+
+    /// The id as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for WorkflowId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromStr for WorkflowId {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        WorkflowId::new(s)
+    }
+}
+
+/// The id of one run of a workflow: `run_` and a time-ordered UUID.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct RunId(uuid::Uuid);
+
+impl RunId {
+    /// A fresh, time-ordered run id.
+    pub fn generate() -> Self {
+        RunId(uuid::Uuid::now_v7())
+    }
+
+    /// The run's 64-bit random seed, derived from its id.
+    pub fn seed(&self) -> u64 {
+        let bytes = self.0.as_bytes();
+        let (hi, lo) = bytes.split_at(8);
+        let fold = |b: &[u8]| b.iter().fold(0u64, |acc, x| (acc << 8) | u64::from(*x));
+        fold(hi) ^ fold(lo).rotate_left(29)
+    }
+}
+
+impl fmt::Display for RunId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "run_{}", self.0.simple())
+    }
+}
+
+impl FromStr for RunId {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        s.strip_prefix("run_")
+            .and_then(|hex| uuid::Uuid::try_parse(hex).ok())
+            .map(RunId)
+            .ok_or_else(|| Error::InvalidArgument(format!("{s:?} is not a run id (run_<32 hex>)")))
+    }
+}
+
+impl TryFrom<String> for RunId {
+    type Error = Error;
+    fn try_from(s: String) -> Result<Self> {
+        s.parse()
+    }
+}
+
+impl From<RunId> for String {
+    fn from(id: RunId) -> String {
+        id.to_string()
+    }
+}
+
+/// A deployed component, named by the SHA-256 of its bytes: `sha256:<hex>`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ComponentId([u8; 32]);
+
+impl ComponentId {
+    /// The id of a component with these bytes.
+    pub fn of(bytes: &[u8]) -> Self {
+        ComponentId(Sha256::digest(bytes).into())
+    }
+
+    /// The first 12 hex digits, for people.
+    pub fn short(&self) -> String {
+        self.hex()[..12].to_string()
+    }
+
+    fn hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+impl fmt::Display for ComponentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "sha256:{}", self.hex())
+    }
+}
+
+impl FromStr for ComponentId {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        let bad =
+            || Error::InvalidArgument(format!("{s:?} is not a component id (sha256:<64 hex>)"));
+        let hex = s.strip_prefix("sha256:").ok_or_else(bad)?;
+        if hex.len() != 64 || !hex.is_ascii() {
+            return Err(bad());
+        }
+        let mut bytes = [0u8; 32];
+        for (i, byte) in bytes.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+        }
+        Ok(ComponentId(bytes))
+    }
+}
+
+impl TryFrom<String> for ComponentId {
+    type Error = Error;
+    fn try_from(s: String) -> Result<Self> {
+        s.parse()
+    }
+}
+
+impl From<ComponentId> for String {
+    fn from(id: ComponentId) -> String {
+        id.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_round_trip_through_strings() {
+        let run = RunId::generate();
+        assert_eq!(run.to_string().parse::<RunId>().unwrap(), run);
+        let component = ComponentId::of(b"bytes");
+        assert_eq!(
+            component.to_string().parse::<ComponentId>().unwrap(),
+            component
+        );
+        assert!("run_nothex".parse::<RunId>().is_err());
+        assert!("sha256:12".parse::<ComponentId>().is_err());
+        assert!(WorkflowId::new("").is_err());
+        assert!(WorkflowId::new("a\nb").is_err());
+    }
+}

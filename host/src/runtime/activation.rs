@@ -1,0 +1,484 @@
+//! The run actor: delivers undelivered inputs to the workflow as one
+//! activation, records what it produced in one commit, and only then lets
+//! the effects happen (timers armed, activities dispatched, the outcome
+//! announced). It rebuilds the instance by replay when it is not cached,
+//! parks the run on non-determinism and retries failed workflow tasks after
+//! a backoff.
+
+use std::sync::Arc;
+
+use crate::engine::{Activated, ActivationFailure, LoadedComponent, WasmEngine, WorkflowInstance};
+use crate::error::{Error, Result};
+use crate::history::{
+    ActivationCompleted, CancellationType, Event, HistoryEvent, NonDeterminism, RunMachine,
+    WorkflowTaskFailed, split_activations,
+};
+use crate::runtime::run::LiveRun;
+use crate::runtime::{Core, RunHandle};
+use crate::sandbox::RunFacts;
+use crate::store::{ActivityTask, Batch, Check, Op, StoreError, TimerRecord};
+use crate::types::{Outcome, Payload};
+use crate::worker::dispatch::dispatch;
+
+/// Why an instance could not be rebuilt.
+#[derive(Debug)]
+pub(crate) enum RebuildError {
+    /// The code no longer does what history recorded.
+    NonDeterminism(NonDeterminism),
+    /// Replay itself failed (a trap, a deadlock).
+    Failure(ActivationFailure),
+    /// The host could not load the component or the history.
+    Host(Error),
+}
+
+impl std::fmt::Display for RebuildError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RebuildError::NonDeterminism(nd) => nd.fmt(f),
+            RebuildError::Failure(failure) => write!(f, "replay failed: {failure}"),
+            RebuildError::Host(err) => write!(f, "replay could not start: {err}"),
+        }
+    }
+}
+
+/// Start the run's actor if it has work and is not running already.
+pub(crate) fn wake(core: &Arc<Core>, run: &Arc<RunHandle>) {
+    {
+        let mut mailbox = run.mailbox();
+        let has_work = !mailbox.queries.is_empty()
+            || (!mailbox.inputs.is_empty() && !mailbox.backing_off && mailbox.parked.is_none());
+        if mailbox.driving || !has_work {
+            return;
+        }
+        mailbox.driving = true;
+    }
+    tokio::spawn(drive(core.clone(), run.clone()));
+}
+
+async fn drive(core: Arc<Core>, run: Arc<RunHandle>) {
+    loop {
+        let (inputs, queries) = {
+            let mut mailbox = run.mailbox();
+            let inputs = if mailbox.backing_off || mailbox.parked.is_some() {
+                Vec::new()
+            } else {
+                std::mem::take(&mut mailbox.inputs)
+            };
+            let queries = std::mem::take(&mut mailbox.queries);
+            if inputs.is_empty() && queries.is_empty() {
+                mailbox.driving = false;
+                return;
+            }
+            (inputs, queries)
+        };
+        if !inputs.is_empty() {
+            activate(&core, &run, inputs).await;
+        }
+        for query in queries {
+            let answer = answer_query(&core, &run, &query.name, &query.input).await;
+            let _ = query.reply.send(answer);
+        }
+    }
+}
+
+/// Replay `history` into a fresh instance, checking every recorded
+/// activation against what the code does now.
+pub(crate) fn replay(
+    wasm: &WasmEngine,
+    component: Arc<LoadedComponent>,
+    facts: RunFacts,
+    history: &[HistoryEvent],
+) -> Result<LiveRun, RebuildError> {
+    let mut last_time_ms = facts.start_time_ms;
+    let mut instance =
+        WorkflowInstance::new(wasm, component, facts).map_err(RebuildError::Failure)?;
+    let mut machine = RunMachine::default();
+    let (activations, _) = split_activations(history);
+    for recorded in &activations {
+        let time_ms = recorded.boundary.time_ms;
+        let inputs: Vec<&Event> = recorded.inputs.iter().map(|e| &e.event).collect();
+        for input in &inputs {
+            machine.apply(input);
+        }
+        let activated = instance
+            .activate(wasm, &inputs, time_ms, true)
+            .map_err(RebuildError::Failure)?;
+        let produced = produced_events(&machine, &activated, time_ms).0;
+        NonDeterminism::check(recorded, &produced).map_err(RebuildError::NonDeterminism)?;
+        for event in &produced {
+            machine.apply(event);
+        }
+        last_time_ms = time_ms;
+    }
+    Ok(LiveRun {
+        instance,
+        machine,
+        last_time_ms,
+    })
+}
+
+/// The events an activation produced (commands, then the closing event if
+/// any), and its follow-up inputs.
+fn produced_events(
+    machine: &RunMachine,
+    activated: &Activated,
+    time_ms: u64,
+) -> (Vec<Event>, Vec<Event>) {
+    let plan = machine.plan(&activated.commands, time_ms);
+    let mut events = plan.events;
+    if let Some(outcome) = &activated.outcome {
+        events.push(Event::closing(outcome));
+    }
+    (events, plan.followups)
+}
+
+/// The run's identity as the sandbox needs it.
+pub(crate) fn facts(run: &RunHandle) -> RunFacts {
+    RunFacts {
+        workflow_id: run.workflow_id.to_string(),
+        run_id: run.id.to_string(),
+        workflow_type: run.workflow_type.clone(),
+        start_time_ms: run.start_time_ms,
+        random_seed: run.random_seed,
+    }
+}
+
+/// The cached instance, or a new one rebuilt by replay.
+async fn obtain(core: &Arc<Core>, run: &Arc<RunHandle>) -> Result<LiveRun, RebuildError> {
+    if let Some(live) = run.take_live() {
+        return Ok(live);
+    }
+    let component = core
+        .component(&run.component)
+        .await
+        .map_err(RebuildError::Host)?;
+    let history = core
+        .store
+        .history(run.id)
+        .await
+        .map_err(|e| RebuildError::Host(e.into()))?;
+    let (rebuilding, facts) = (core.clone(), facts(run));
+    tokio::task::spawn_blocking(move || replay(&rebuilding.wasm, component, facts, &history))
+        .await
+        .map_err(|e| RebuildError::Host(Error::internal("replay", e)))?
+}
+
+async fn activate(core: &Arc<Core>, run: &Arc<RunHandle>, inputs: Vec<HistoryEvent>) {
+    let live = match obtain(core, run).await {
+        Ok(live) => live,
+        Err(RebuildError::NonDeterminism(nd)) => return park(core, run, inputs, nd).await,
+        Err(err) => {
+            let code = match &err {
+                RebuildError::Failure(failure) => failure.code(),
+                _ => "KEEL-REPLAY",
+            };
+            return task_failed(core, run, inputs, code, err.to_string()).await;
+        }
+    };
+    let now = core.clock.now_ms().max(live.last_time_ms);
+    let (running, events) = (core.clone(), inputs.clone());
+    let ran = tokio::task::spawn_blocking(move || {
+        let mut live = live;
+        let inputs: Vec<&Event> = events.iter().map(|e| &e.event).collect();
+        let result = live.instance.activate(&running.wasm, &inputs, now, false);
+        (live, result)
+    })
+    .await;
+    match ran {
+        Ok((live, Ok(activated))) => {
+            record(
+                core,
+                run,
+                live.machine.clone(),
+                Some(live),
+                inputs,
+                activated,
+                now,
+            )
+            .await
+        }
+        Ok((live, Err(failure))) => match failure.workflow_failure() {
+            Some(fatal) => {
+                tracing::warn!(run_id = %run.id, "workflow failed: {failure}");
+                let activated = Activated {
+                    commands: Vec::new(),
+                    outcome: Some(Outcome::Failed(fatal)),
+                };
+                record(core, run, live.machine, None, inputs, activated, now).await;
+            }
+            None => task_failed(core, run, inputs, failure.code(), failure.to_string()).await,
+        },
+        Err(panic) => task_failed(core, run, inputs, "KEEL-TRAP", panic.to_string()).await,
+    }
+}
+
+/// Commit what an activation produced; then apply its effects.
+async fn record(
+    core: &Arc<Core>,
+    run: &Arc<RunHandle>,
+    mut machine: RunMachine,
+    live: Option<LiveRun>,
+    inputs: Vec<HistoryEvent>,
+    activated: Activated,
+    now: u64,
+) {
+    for input in &inputs {
+        machine.apply(&input.event);
+    }
+    let (mut events, followups) = produced_events(&machine, &activated, now);
+    let produced = events.clone();
+    events.push(Event::ActivationCompleted(ActivationCompleted {
+        consumed: inputs.iter().map(|e| e.id).collect(),
+    }));
+    let mut batch = Batch::default()
+        .check(Check::RunOpen(run.id))
+        .op(Op::Append {
+            run_id: run.id,
+            time_ms: now,
+            events,
+        });
+    if !followups.is_empty() {
+        batch = batch.op(Op::Append {
+            run_id: run.id,
+            time_ms: now,
+            events: followups,
+        });
+    }
+    let mut scratch = machine.clone();
+    for event in &produced {
+        scratch.apply(event);
+        match event {
+            Event::TimerStarted(t) => {
+                batch = batch.op(Op::InsertTimer(timer(run, t.seq, t.fire_at_ms)))
+            }
+            Event::TimerCancelled(t) => batch = batch.op(Op::DeleteTimer(run.id, t.seq)),
+            Event::ActivityScheduled(_) => {
+                if let Some(task) = task(run, event, now) {
+                    batch = batch.op(Op::InsertTask(task));
+                }
+            }
+            Event::ActivityCancelRequested(a)
+                if scratch.cancellation_type(a.seq)
+                    != Some(CancellationType::WaitCancellationCompleted) =>
+            {
+                batch = batch.op(Op::DeleteTask(run.id, a.seq));
+            }
+            _ => {}
+        }
+    }
+    if let Some(outcome) = &activated.outcome {
+        batch = batch.op(Op::CloseRun {
+            run_id: run.id,
+            outcome: outcome.clone(),
+            closed_at_ms: now,
+        });
+    }
+    match core.store.commit(batch).await {
+        Ok(appended) => {
+            run.mailbox().task_failures = 0;
+            for event in &produced {
+                effect(core, run, &machine, event, now);
+                machine.apply(event);
+            }
+            run.push_inputs(appended.into_iter().filter(|e| e.event.is_input()));
+            match activated.outcome {
+                Some(outcome) => finish(core, run, &machine, outcome),
+                None => {
+                    if let Some(mut live) = live
+                        && core.cache.enabled()
+                    {
+                        live.machine = machine;
+                        live.last_time_ms = now;
+                        run.put_live(live);
+                        core.cache.touch(run);
+                    }
+                }
+            }
+        }
+        Err(StoreError::CheckFailed(_)) => {
+            tracing::debug!(run_id = %run.id, "run closed while it was activated; dropping the activation");
+        }
+        Err(err) => {
+            tracing::warn!(run_id = %run.id, "could not record an activation: {err}");
+            requeue(run, inputs);
+            back_off(core, run);
+        }
+    }
+}
+
+/// The effect of a committed event.
+fn effect(core: &Arc<Core>, run: &Arc<RunHandle>, machine: &RunMachine, event: &Event, now: u64) {
+    match event {
+        Event::TimerStarted(t) => core.timers.arm(timer(run, t.seq, t.fire_at_ms)),
+        Event::TimerCancelled(t) => core.timers.disarm(run.id, t.seq),
+        Event::ActivityScheduled(_) => {
+            if let Some(task) = task(run, event, now) {
+                dispatch(core, task);
+            }
+        }
+        Event::ActivityCancelRequested(a) => {
+            if machine.cancellation_type(a.seq) != Some(CancellationType::Abandon) {
+                core.cancel_activity(run.id, a.seq);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The run closed: announce it and stop its timers and activities.
+pub(crate) fn finish(
+    core: &Arc<Core>,
+    run: &Arc<RunHandle>,
+    machine: &RunMachine,
+    outcome: Outcome,
+) {
+    for (seq, _) in machine.pending_timers() {
+        core.timers.disarm(run.id, seq);
+    }
+    core.cancel_run_activities(run.id);
+    tracing::info!(workflow_id = %run.workflow_id, run_id = %run.id, "run closed: {outcome}");
+    core.remove_run(run);
+    drop(run.take_live());
+    run.close(outcome);
+}
+
+fn timer(run: &RunHandle, seq: u32, fire_at_ms: u64) -> TimerRecord {
+    TimerRecord {
+        run_id: run.id,
+        seq,
+        fire_at_ms,
+    }
+}
+
+fn task(run: &RunHandle, event: &Event, now: u64) -> Option<ActivityTask> {
+    let Event::ActivityScheduled(scheduled) = event else {
+        return None;
+    };
+    Some(ActivityTask {
+        run_id: run.id,
+        seq: scheduled.seq,
+        workflow_id: run.workflow_id.clone(),
+        name: scheduled.name.clone(),
+        input: scheduled.input.clone(),
+        options: scheduled.options.clone(),
+        attempt: 1,
+        scheduled_at_ms: now,
+        not_before_ms: now,
+        heartbeat: None,
+    })
+}
+
+/// Put undelivered inputs back at the front of the mailbox.
+fn requeue(run: &RunHandle, inputs: Vec<HistoryEvent>) {
+    let mut mailbox = run.mailbox();
+    let later = std::mem::replace(&mut mailbox.inputs, inputs);
+    mailbox.inputs.extend(later);
+}
+
+/// Record the first of a series of workflow task failures in history.
+async fn record_task_failure(core: &Arc<Core>, run: &RunHandle, code: &str, message: &str) {
+    let batch = Batch::default()
+        .check(Check::RunOpen(run.id))
+        .op(Op::Append {
+            run_id: run.id,
+            time_ms: core.clock.now_ms(),
+            events: vec![Event::WorkflowTaskFailed(WorkflowTaskFailed {
+                code: code.to_string(),
+                message: message.to_string(),
+            })],
+        });
+    if let Err(err) = core.store.commit(batch).await {
+        tracing::warn!(run_id = %run.id, "could not record a workflow task failure: {err}");
+    }
+}
+
+/// A workflow task failed (deadlock, trap, replay could not run): keep the
+/// inputs and retry after a backoff. Nothing is lost.
+async fn task_failed(
+    core: &Arc<Core>,
+    run: &Arc<RunHandle>,
+    inputs: Vec<HistoryEvent>,
+    code: &str,
+    message: String,
+) {
+    tracing::warn!(workflow_id = %run.workflow_id, run_id = %run.id, code, "workflow task failed: {message}");
+    requeue(run, inputs);
+    let first = {
+        let mut mailbox = run.mailbox();
+        mailbox.task_failures += 1;
+        mailbox.task_failures == 1
+    };
+    if first {
+        record_task_failure(core, run, code, &message).await;
+    }
+    back_off(core, run);
+}
+
+/// Hold the run's inputs until a backoff passes, then wake it.
+fn back_off(core: &Arc<Core>, run: &Arc<RunHandle>) {
+    let delay = {
+        let mut mailbox = run.mailbox();
+        mailbox.backing_off = true;
+        let exponent = mailbox.task_failures.saturating_sub(1).min(16);
+        core.config
+            .task_retry_initial
+            .saturating_mul(1 << exponent)
+            .min(core.config.task_retry_max)
+    };
+    let (core, run) = (core.clone(), run.clone());
+    tokio::spawn(async move {
+        tokio::time::sleep(delay).await;
+        run.mailbox().backing_off = false;
+        wake(&core, &run);
+    });
+}
+
+/// Replay found non-determinism: park the run with its inputs until it is
+/// fixed. It is neither failed nor lost.
+async fn park(
+    core: &Arc<Core>,
+    run: &Arc<RunHandle>,
+    inputs: Vec<HistoryEvent>,
+    nd: NonDeterminism,
+) {
+    let message = nd.to_string();
+    tracing::error!(workflow_id = %run.workflow_id, run_id = %run.id, "run parked: {message}");
+    requeue(run, inputs);
+    run.mailbox().parked = Some(message.clone());
+    record_task_failure(core, run, NonDeterminism::CODE, &message).await;
+}
+
+async fn answer_query(
+    core: &Arc<Core>,
+    run: &Arc<RunHandle>,
+    name: &str,
+    input: &Payload,
+) -> Result<Payload> {
+    if let Some(parked) = run.mailbox().parked.clone() {
+        return Err(Error::FailedPrecondition(format!(
+            "the run is parked: {parked}"
+        )));
+    }
+    let live = obtain(core, run).await.map_err(|e| {
+        Error::FailedPrecondition(format!("cannot rebuild the run to query it: {e}"))
+    })?;
+    let (querying, name, input) = (core.clone(), name.to_string(), input.clone());
+    let (live, answer) = tokio::task::spawn_blocking(move || {
+        let mut live = live;
+        let now = live.last_time_ms;
+        let answer = live.instance.query(&querying.wasm, &name, &input, now);
+        (live, answer)
+    })
+    .await
+    .map_err(|e| Error::internal("query", e))?;
+    match answer {
+        Ok(answer) => {
+            if core.cache.enabled() {
+                run.put_live(live);
+                core.cache.touch(run);
+            }
+            answer
+        }
+        Err(failure) => Err(Error::QueryFailed(failure.to_string())),
+    }
+}

@@ -1,0 +1,67 @@
+//! Startup: rebuild the in-memory picture from the store. Every open run
+//! gets its actor back with its undelivered inputs, every pending timer is
+//! armed and every pending activity task dispatched again. Instances are
+//! rebuilt lazily, by replay, when a run next has work.
+
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::history::{Event, split_activations};
+use crate::runtime::{Core, RunHandle, activation};
+use crate::worker::dispatch::dispatch;
+
+/// What recovery found.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Recovered {
+    /// Open runs taken over.
+    pub runs: usize,
+    /// Timers armed again.
+    pub timers: usize,
+    /// Activity tasks dispatched again.
+    pub activities: usize,
+}
+
+/// See the module docs.
+pub(crate) async fn recover(core: &Arc<Core>) -> Result<Recovered> {
+    for (workflow_type, component) in core.store.current_versions().await? {
+        core.set_current_version(workflow_type, component);
+    }
+    let mut handles = Vec::new();
+    for record in core.store.open_runs().await? {
+        let history = core.store.history(record.run_id).await?;
+        let Some(Event::WorkflowStarted(started)) = history.first().map(|e| &e.event) else {
+            return Err(Error::Store(format!(
+                "run {} has no WorkflowStarted event; the store is corrupt",
+                record.run_id
+            )));
+        };
+        let handle = RunHandle::new(
+            record.run_id,
+            record.workflow_id,
+            record.workflow_type,
+            record.component,
+            history[0].time_ms,
+            started.random_seed,
+        );
+        handle.push_inputs(split_activations(&history).1);
+        core.insert_run(handle.clone());
+        handles.push(handle);
+    }
+    let timers = core.store.timers().await?;
+    let tasks = core.store.tasks().await?;
+    let recovered = Recovered {
+        runs: handles.len(),
+        timers: timers.len(),
+        activities: tasks.len(),
+    };
+    for timer in timers {
+        core.timers.arm(timer);
+    }
+    for task in tasks {
+        dispatch(core, task);
+    }
+    for handle in &handles {
+        activation::wake(core, handle);
+    }
+    Ok(recovered)
+}

@@ -1,0 +1,112 @@
+//! One open run: its identity, its mailbox of undelivered inputs and
+//! queries, its cached instance, and a channel that announces its outcome.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::{oneshot, watch};
+
+use crate::engine::WorkflowInstance;
+use crate::error::Result;
+use crate::history::{HistoryEvent, RunMachine};
+use crate::ids::{ComponentId, RunId, WorkflowId};
+use crate::types::{Outcome, Payload};
+
+/// A query waiting for the run's actor.
+pub(crate) struct QueryRequest {
+    pub(crate) name: String,
+    pub(crate) input: Payload,
+    pub(crate) reply: oneshot::Sender<Result<Payload>>,
+}
+
+/// Work waiting for the run's actor.
+#[derive(Default)]
+pub(crate) struct Mailbox {
+    /// Committed input events not yet delivered, in commit order.
+    pub(crate) inputs: Vec<HistoryEvent>,
+    pub(crate) queries: Vec<QueryRequest>,
+    /// An actor task is running for this run.
+    pub(crate) driving: bool,
+    /// A failed workflow task waits for its retry; inputs wait with it.
+    pub(crate) backing_off: bool,
+    /// Consecutive failed workflow tasks, for the backoff.
+    pub(crate) task_failures: u32,
+    /// Why the run is parked (non-determinism), if it is.
+    pub(crate) parked: Option<String>,
+}
+
+/// A run's instance with the state replay rebuilt alongside it.
+pub(crate) struct LiveRun {
+    pub(crate) instance: WorkflowInstance,
+    pub(crate) machine: RunMachine,
+    /// Workflow time of the last activation; time never goes back.
+    pub(crate) last_time_ms: u64,
+}
+
+/// See the module docs.
+pub(crate) struct RunHandle {
+    pub(crate) id: RunId,
+    pub(crate) workflow_id: WorkflowId,
+    pub(crate) workflow_type: String,
+    pub(crate) component: ComponentId,
+    pub(crate) start_time_ms: u64,
+    pub(crate) random_seed: u64,
+    mailbox: Mutex<Mailbox>,
+    live: Mutex<Option<LiveRun>>,
+    outcome: watch::Sender<Option<Outcome>>,
+}
+
+impl RunHandle {
+    pub(crate) fn new(
+        id: RunId,
+        workflow_id: WorkflowId,
+        workflow_type: String,
+        component: ComponentId,
+        start_time_ms: u64,
+        random_seed: u64,
+    ) -> Arc<Self> {
+        Arc::new(RunHandle {
+            id,
+            workflow_id,
+            workflow_type,
+            component,
+            start_time_ms,
+            random_seed,
+            mailbox: Mutex::default(),
+            live: Mutex::default(),
+            outcome: watch::Sender::new(None),
+        })
+    }
+
+    /// The mailbox; never held across an `.await`.
+    pub(crate) fn mailbox(&self) -> MutexGuard<'_, Mailbox> {
+        self.mailbox
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub(crate) fn push_inputs(&self, inputs: impl IntoIterator<Item = HistoryEvent>) {
+        self.mailbox().inputs.extend(inputs);
+    }
+
+    /// Take the cached instance, if any.
+    pub(crate) fn take_live(&self) -> Option<LiveRun> {
+        self.live.lock().ok()?.take()
+    }
+
+    /// Put the instance back after use.
+    pub(crate) fn put_live(&self, live: LiveRun) {
+        if let Ok(mut slot) = self.live.lock() {
+            *slot = Some(live);
+        }
+    }
+
+    /// Announce the run's outcome to everyone waiting for it.
+    pub(crate) fn close(&self, outcome: Outcome) {
+        self.outcome.send_replace(Some(outcome));
+    }
+
+    /// A receiver that sees the outcome once the run closes.
+    pub(crate) fn watch_outcome(&self) -> watch::Receiver<Option<Outcome>> {
+        self.outcome.subscribe()
+    }
+}

@@ -1,0 +1,238 @@
+//! The sandbox a workflow runs in: the host state behind one instance, the
+//! keel capabilities (one module per WIT interface) and the deterministic
+//! WASI subset. Nothing else is linked; [`check_imports`] names anything
+//! else a component asks for.
+
+mod activity;
+mod info;
+mod log;
+mod random;
+mod timer;
+mod wasi;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{Engine, ResourceLimiter};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::history::Command;
+
+pub(crate) use self::bindings::exports::keel::workflow::guest as exports;
+pub(crate) use self::bindings::keel::workflow::activity as wit_activity;
+pub(crate) use self::bindings::keel::workflow::signal as wit_signal;
+pub(crate) use self::bindings::keel::workflow::types as wit_types;
+pub(crate) use self::bindings::{Workflow as Bindings, WorkflowPre as BindingsPre};
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        world: "workflow",
+        path: "../wit",
+        imports: { default: trappable },
+    });
+}
+
+/// Interfaces a component may import, without their versions.
+const ALLOWED_IMPORTS: &[&str] = &[
+    "keel:workflow/types",
+    "keel:workflow/timer",
+    "keel:workflow/activity",
+    "keel:workflow/signal",
+    "keel:workflow/random",
+    "keel:workflow/log",
+    "keel:workflow/info",
+    "wasi:cli/environment",
+    "wasi:cli/exit",
+    "wasi:cli/stdin",
+    "wasi:cli/stdout",
+    "wasi:cli/stderr",
+    "wasi:cli/terminal-input",
+    "wasi:cli/terminal-output",
+    "wasi:cli/terminal-stdin",
+    "wasi:cli/terminal-stdout",
+    "wasi:cli/terminal-stderr",
+    "wasi:clocks/wall-clock",
+    "wasi:clocks/monotonic-clock",
+    "wasi:io/error",
+    "wasi:io/poll",
+    "wasi:io/streams",
+    "wasi:random/random",
+    "wasi:random/insecure",
+    "wasi:random/insecure-seed",
+];
+
+/// The imports of `component` that the sandbox does not offer, by name.
+pub(crate) fn check_imports(engine: &Engine, component: &Component) -> Vec<String> {
+    component
+        .component_type()
+        .imports(engine)
+        .map(|(name, _)| name.to_string())
+        .filter(|name| {
+            let unversioned = name.split('@').next().unwrap_or(name);
+            !ALLOWED_IMPORTS.contains(&unversioned)
+        })
+        .collect()
+}
+
+/// What the instance is being called for; commands are legal only in an
+/// activation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    Activation,
+    ReadOnly,
+}
+
+/// Identity of the run an instance belongs to.
+#[derive(Debug, Clone)]
+pub(crate) struct RunFacts {
+    pub(crate) workflow_id: String,
+    pub(crate) run_id: String,
+    pub(crate) workflow_type: String,
+    pub(crate) start_time_ms: u64,
+    pub(crate) random_seed: u64,
+}
+
+/// Limits on what one instance may use.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// Linear memory per instance, bytes.
+    pub(crate) memory_bytes: usize,
+    /// Largest payload a guest may hand the host, bytes.
+    pub(crate) payload_bytes: usize,
+}
+
+/// Clock and replay flags shared with the WASI implementations.
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    pub(crate) now_ms: AtomicU64,
+    pub(crate) replaying: AtomicBool,
+}
+
+/// The state behind one workflow instance.
+pub(crate) struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    facts: RunFacts,
+    shared: Arc<Shared>,
+    rng: rand_pcg::Pcg64Mcg,
+    next_seq: u32,
+    commands: Vec<Command>,
+    mode: Mode,
+    limits: Limits,
+    memory_exceeded: bool,
+}
+
+impl HostState {
+    pub(crate) fn new(facts: RunFacts, limits: Limits) -> Self {
+        let shared = Arc::new(Shared::default());
+        shared.now_ms.store(facts.start_time_ms, Ordering::Relaxed);
+        HostState {
+            wasi: wasi::context(&facts, &shared),
+            table: ResourceTable::new(),
+            rng: random::generator(facts.random_seed),
+            facts,
+            shared,
+            next_seq: 1,
+            commands: Vec::new(),
+            mode: Mode::ReadOnly,
+            limits,
+            memory_exceeded: false,
+        }
+    }
+
+    /// Prepare for a call: workflow time, replay flag and mode.
+    pub(crate) fn begin(&mut self, now_ms: u64, replaying: bool, mode: Mode) {
+        self.shared.now_ms.store(now_ms, Ordering::Relaxed);
+        self.shared.replaying.store(replaying, Ordering::Relaxed);
+        self.mode = mode;
+        self.commands.clear();
+    }
+
+    /// The commands issued since [`HostState::begin`].
+    pub(crate) fn take_commands(&mut self) -> Vec<Command> {
+        std::mem::take(&mut self.commands)
+    }
+
+    /// True if the instance tried to grow its memory past the limit.
+    pub(crate) fn memory_exceeded(&self) -> bool {
+        self.memory_exceeded
+    }
+
+    pub(crate) fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    fn is_replaying(&self) -> bool {
+        self.shared.replaying.load(Ordering::Relaxed)
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.shared.now_ms.load(Ordering::Relaxed)
+    }
+
+    /// Record a command, or trap if commands are not allowed now.
+    fn command(&mut self, what: &str, make: impl FnOnce(u32) -> Command) -> wasmtime::Result<u32> {
+        if self.mode != Mode::Activation {
+            wasmtime::bail!(
+                "{what} is not allowed here: queries and describe must not issue commands"
+            );
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.commands.push(make(seq));
+        Ok(seq)
+    }
+
+    fn check_payload(&self, what: &str, len: usize) -> wasmtime::Result<()> {
+        if len > self.limits.payload_bytes {
+            wasmtime::bail!(
+                "{what} is {len} bytes, over the limit of {} bytes",
+                self.limits.payload_bytes
+            );
+        }
+        Ok(())
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl ResourceLimiter for HostState {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let allowed = desired <= self.limits.memory_bytes;
+        self.memory_exceeded |= !allowed;
+        Ok(allowed)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}
+
+impl bindings::keel::workflow::types::Host for HostState {}
+impl bindings::keel::workflow::signal::Host for HostState {}
+
+/// A linker offering exactly the sandbox's imports.
+pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
+    let mut linker = Linker::new(engine);
+    bindings::Workflow::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
+    wasi::add_to_linker(&mut linker)?;
+    Ok(linker)
+}

@@ -1,0 +1,255 @@
+//! Durable storage: the [`Store`] trait the engine writes through, its
+//! records and its batches. Backends live in submodules.
+//!
+//! Writes are batches of operations guarded by checks and applied
+//! atomically; a backend may group-commit many batches in one transaction
+//! but each batch succeeds or fails alone.
+
+mod sqlite;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::history::{ActivityOptions, Event, HistoryEvent};
+use crate::ids::{ComponentId, RunId, WorkflowId};
+use crate::types::{Outcome, Payload, RunStatus};
+
+pub use sqlite::SqliteStore;
+
+/// Errors of a store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A batch's check did not hold; nothing of the batch was applied.
+    #[error("check failed: {0}")]
+    CheckFailed(Check),
+    /// A run with this workflow id is already open.
+    #[error("workflow id {0} already has an open run")]
+    WorkflowIdInUse(WorkflowId),
+    /// The backend failed (I/O, corruption, a bug).
+    #[error("{0}")]
+    Backend(String),
+}
+
+/// Result alias of the store.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A run's row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunRecord {
+    /// The run.
+    pub run_id: RunId,
+    /// Its workflow id.
+    pub workflow_id: WorkflowId,
+    /// Its workflow type.
+    pub workflow_type: String,
+    /// The component version it is pinned to.
+    pub component: ComponentId,
+    /// Where it is in its life.
+    pub status: RunStatus,
+    /// When it started, ms since the epoch.
+    pub created_at_ms: u64,
+    /// When it closed.
+    pub closed_at_ms: Option<u64>,
+    /// How it ended, once closed.
+    pub outcome: Option<Outcome>,
+}
+
+/// A pending durable timer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimerRecord {
+    /// The run.
+    pub run_id: RunId,
+    /// The timer's sequence number.
+    pub seq: u32,
+    /// When it is due, ms since the epoch.
+    pub fire_at_ms: u64,
+}
+
+/// A scheduled activity that has not resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActivityTask {
+    /// The run.
+    pub run_id: RunId,
+    /// The activity's sequence number.
+    pub seq: u32,
+    /// The run's workflow id.
+    pub workflow_id: WorkflowId,
+    /// Activity name.
+    pub name: String,
+    /// Its argument.
+    pub input: Payload,
+    /// Its options.
+    pub options: ActivityOptions,
+    /// The attempt to run next, from 1.
+    pub attempt: u32,
+    /// When it was scheduled.
+    pub scheduled_at_ms: u64,
+    /// Not to be run before this time (retry backoff).
+    pub not_before_ms: u64,
+    /// Details of the last heartbeat of an earlier attempt.
+    pub heartbeat: Option<Payload>,
+}
+
+/// A workflow type a component serves, with its signal and query names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkflowTypeInfo {
+    /// The type's name.
+    pub name: String,
+    /// Signals it handles.
+    pub signals: Vec<String>,
+    /// Queries it answers.
+    pub queries: Vec<String>,
+}
+
+/// A condition a batch requires; if it fails the batch is not applied.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Check {
+    /// The run exists and is open.
+    RunOpen(RunId),
+    /// The timer is still pending.
+    TimerPending(RunId, u32),
+    /// The activity task is still pending.
+    TaskPending(RunId, u32),
+}
+
+impl std::fmt::Display for Check {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Check::RunOpen(run) => write!(f, "run {run} is not open"),
+            Check::TimerPending(run, seq) => write!(f, "timer {seq} of {run} is not pending"),
+            Check::TaskPending(run, seq) => write!(f, "activity {seq} of {run} is not pending"),
+        }
+    }
+}
+
+/// One change within a batch.
+#[derive(Debug, Clone)]
+pub enum Op {
+    /// Create a run; fails with [`StoreError::WorkflowIdInUse`] if its
+    /// workflow id has an open run.
+    InsertRun(RunRecord),
+    /// Append events to a run's history, all at time `time_ms`.
+    Append {
+        /// The run.
+        run_id: RunId,
+        /// When they happened.
+        time_ms: u64,
+        /// The events, in order.
+        events: Vec<Event>,
+    },
+    /// Close a run with its outcome; drops its pending timers and tasks.
+    CloseRun {
+        /// The run.
+        run_id: RunId,
+        /// How it ended.
+        outcome: Outcome,
+        /// When.
+        closed_at_ms: u64,
+    },
+    /// Add a pending timer.
+    InsertTimer(TimerRecord),
+    /// Remove a pending timer (no-op if gone).
+    DeleteTimer(RunId, u32),
+    /// Add an activity task.
+    InsertTask(ActivityTask),
+    /// Record a failed attempt: the next attempt, when, and the heartbeat.
+    RetryTask {
+        /// The run.
+        run_id: RunId,
+        /// The activity.
+        seq: u32,
+        /// The next attempt.
+        attempt: u32,
+        /// Not before this time.
+        not_before_ms: u64,
+        /// Last heartbeat details.
+        heartbeat: Option<Payload>,
+    },
+    /// Remove an activity task (no-op if gone).
+    DeleteTask(RunId, u32),
+    /// Store a component (idempotent) and the types it serves.
+    PutComponent {
+        /// Its id.
+        id: ComponentId,
+        /// Its bytes.
+        bytes: Vec<u8>,
+        /// The types it serves.
+        workflow_types: Vec<WorkflowTypeInfo>,
+        /// When it was stored.
+        created_at_ms: u64,
+    },
+    /// Make `component` the current version of `workflow_type`.
+    SetCurrent {
+        /// The type.
+        workflow_type: String,
+        /// The version.
+        component: ComponentId,
+    },
+}
+
+/// Checks and operations applied atomically.
+#[derive(Debug, Clone, Default)]
+pub struct Batch {
+    /// Conditions that must hold.
+    pub checks: Vec<Check>,
+    /// Changes, in order.
+    pub ops: Vec<Op>,
+}
+
+impl Batch {
+    /// Add a check.
+    pub fn check(mut self, check: Check) -> Self {
+        self.checks.push(check);
+        self
+    }
+
+    /// Add an operation.
+    pub fn op(mut self, op: Op) -> Self {
+        self.ops.push(op);
+        self
+    }
+}
+
+/// A stored component and the types it serves.
+#[derive(Debug, Clone)]
+pub struct ComponentRecord {
+    /// Its id.
+    pub id: ComponentId,
+    /// Its bytes.
+    pub bytes: Vec<u8>,
+    /// The types it serves.
+    pub workflow_types: Vec<WorkflowTypeInfo>,
+}
+
+/// Durable storage of runs, histories, timers, activity tasks and
+/// components.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Apply a batch atomically and durably. Returns the appended events
+    /// with the ids the store gave them.
+    async fn commit(&self, batch: Batch) -> StoreResult<Vec<HistoryEvent>>;
+
+    /// The whole history of a run, in order.
+    async fn history(&self, run: RunId) -> StoreResult<Vec<HistoryEvent>>;
+
+    /// A run's row.
+    async fn run(&self, run: RunId) -> StoreResult<Option<RunRecord>>;
+
+    /// The newest run of a workflow id.
+    async fn latest_run(&self, workflow_id: &WorkflowId) -> StoreResult<Option<RunRecord>>;
+
+    /// Every open run.
+    async fn open_runs(&self) -> StoreResult<Vec<RunRecord>>;
+
+    /// Every pending timer.
+    async fn timers(&self) -> StoreResult<Vec<TimerRecord>>;
+
+    /// Every pending activity task.
+    async fn tasks(&self) -> StoreResult<Vec<ActivityTask>>;
+
+    /// A stored component.
+    async fn component(&self, id: &ComponentId) -> StoreResult<Option<ComponentRecord>>;
+
+    /// The current version of each workflow type.
+    async fn current_versions(&self) -> StoreResult<Vec<(String, ComponentId)>>;
+}

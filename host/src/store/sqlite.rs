@@ -1,0 +1,550 @@
+//! The embedded SQLite store: one file, WAL, `synchronous=FULL`. A single
+//! writer thread group-commits every batch waiting for it in one
+//! transaction (each batch in its own savepoint), so throughput does not
+//! cost durability. Reads use a small pool of read-only connections.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::history::{Event, HistoryEvent};
+use crate::ids::{ComponentId, RunId, WorkflowId};
+use crate::store::{
+    ActivityTask, Batch, Check, ComponentRecord, Op, RunRecord, Store, StoreError, StoreResult,
+    TimerRecord, WorkflowTypeInfo,
+};
+use crate::types::{Payload, RunStatus};
+
+/// Schema migrations, applied in order; `PRAGMA user_version` counts them.
+const MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/0001_init.sql")];
+
+/// Most batches committed in one transaction.
+const MAX_GROUP: usize = 512;
+
+type Reply = oneshot::Sender<StoreResult<Vec<HistoryEvent>>>;
+
+/// See the module docs.
+pub struct SqliteStore {
+    writer: mpsc::UnboundedSender<(Batch, Reply)>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+fn backend(err: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(err.to_string())
+}
+
+fn open(path: &Path, flags: OpenFlags) -> StoreResult<Connection> {
+    let conn = Connection::open_with_flags(path, flags)
+        .map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", path.display())))?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(backend)?;
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(backend)?;
+    Ok(conn)
+}
+
+impl SqliteStore {
+    /// Open (creating if needed) the store at `path` and migrate its schema.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] if the file cannot be opened or migrated, or
+    /// was written by a newer Keel.
+    pub fn open(path: impl AsRef<Path>) -> StoreResult<Self> {
+        let path = path.as_ref().to_path_buf();
+        let mut conn = open(&path, OpenFlags::default())?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(backend)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(backend)?;
+        migrate(&mut conn)?;
+        let (writer, queue) = mpsc::unbounded_channel();
+        std::thread::Builder::new()
+            .name("keel-sqlite-writer".into())
+            .spawn(move || write_loop(conn, queue))
+            .map_err(backend)?;
+        Ok(SqliteStore {
+            writer,
+            readers: Arc::default(),
+            path,
+        })
+    }
+
+    /// Run `read` on a pooled read connection off the async threads.
+    async fn read<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let readers = self.readers.clone();
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = readers.lock().map_err(backend)?.pop();
+            let conn = match pooled {
+                Some(conn) => conn,
+                None => open(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)?,
+            };
+            let result = read(&conn).map_err(backend);
+            readers.lock().map_err(backend)?.push(conn);
+            result
+        })
+        .await
+        .map_err(backend)?
+    }
+}
+
+fn migrate(conn: &mut Connection) -> StoreResult<()> {
+    let version: usize = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(backend)?;
+    if version > MIGRATIONS.len() {
+        return Err(StoreError::Backend(format!(
+            "the store has schema version {version}, newer than this Keel knows ({}); upgrade Keel",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        let tx = conn.transaction().map_err(backend)?;
+        tx.execute_batch(sql).map_err(backend)?;
+        tx.pragma_update(None, "user_version", i + 1)
+            .map_err(backend)?;
+        tx.commit().map_err(backend)?;
+    }
+    Ok(())
+}
+
+fn write_loop(mut conn: Connection, mut queue: mpsc::UnboundedReceiver<(Batch, Reply)>) {
+    while let Some(first) = queue.blocking_recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match queue.try_recv() {
+                Ok(next) => group.push(next),
+                Err(_) => break,
+            }
+        }
+        let results = commit_group(&mut conn, &group);
+        for ((_, reply), result) in group.into_iter().zip(results) {
+            let _ = reply.send(result);
+        }
+    }
+}
+
+/// Commit every batch of `group` in one transaction, each in a savepoint.
+fn commit_group(
+    conn: &mut Connection,
+    group: &[(Batch, Reply)],
+) -> Vec<StoreResult<Vec<HistoryEvent>>> {
+    let mut attempt = || -> StoreResult<Vec<StoreResult<Vec<HistoryEvent>>>> {
+        let mut tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        let mut results = Vec::with_capacity(group.len());
+        for (batch, _) in group {
+            let savepoint = tx.savepoint().map_err(backend)?;
+            let result = apply(&savepoint, batch);
+            if result.is_ok() {
+                savepoint.commit().map_err(backend)?;
+            }
+            results.push(result);
+        }
+        tx.commit().map_err(backend)?;
+        Ok(results)
+    };
+    match attempt() {
+        Ok(results) => results,
+        Err(err) => group.iter().map(|_| Err(backend(&err))).collect(),
+    }
+}
+
+fn apply(tx: &Connection, batch: &Batch) -> StoreResult<Vec<HistoryEvent>> {
+    for check in &batch.checks {
+        let holds: bool = match check {
+            Check::RunOpen(run) => tx.query_row(
+                "SELECT EXISTS(SELECT 1 FROM runs WHERE run_id = ?1 AND status = 'running')",
+                params![run.to_string()],
+                |r| r.get(0),
+            ),
+            Check::TimerPending(run, seq) => tx.query_row(
+                "SELECT EXISTS(SELECT 1 FROM timers WHERE run_id = ?1 AND seq = ?2)",
+                params![run.to_string(), seq],
+                |r| r.get(0),
+            ),
+            Check::TaskPending(run, seq) => tx.query_row(
+                "SELECT EXISTS(SELECT 1 FROM activity_tasks WHERE run_id = ?1 AND seq = ?2)",
+                params![run.to_string(), seq],
+                |r| r.get(0),
+            ),
+        }
+        .map_err(backend)?;
+        if !holds {
+            return Err(StoreError::CheckFailed(check.clone()));
+        }
+    }
+    let mut appended = Vec::new();
+    for op in &batch.ops {
+        apply_op(tx, op, &mut appended)?;
+    }
+    Ok(appended)
+}
+
+fn json<T: serde::Serialize>(value: &T) -> StoreResult<String> {
+    serde_json::to_string(value).map_err(backend)
+}
+
+fn apply_op(tx: &Connection, op: &Op, appended: &mut Vec<HistoryEvent>) -> StoreResult<()> {
+    match op {
+        Op::InsertRun(run) => {
+            let inserted = tx.execute(
+                "INSERT INTO runs (run_id, workflow_id, workflow_type, component, status, created_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    run.run_id.to_string(),
+                    run.workflow_id.as_str(),
+                    run.workflow_type,
+                    run.component.to_string(),
+                    run.status.as_str(),
+                    run.created_at_ms
+                ],
+            );
+            match inserted {
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+                {
+                    return Err(StoreError::WorkflowIdInUse(run.workflow_id.clone()));
+                }
+                other => {
+                    other.map_err(backend)?;
+                }
+            }
+        }
+        Op::Append {
+            run_id,
+            time_ms,
+            events,
+        } => {
+            let count = events.len() as u64;
+            let first: u64 = tx
+                .query_row(
+                    "UPDATE runs SET next_event_id = next_event_id + ?2 WHERE run_id = ?1
+                     RETURNING next_event_id - ?2",
+                    params![run_id.to_string(), count],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(backend)?
+                .ok_or_else(|| StoreError::CheckFailed(Check::RunOpen(*run_id)))?;
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO events (run_id, event_id, time_ms, body) VALUES (?1, ?2, ?3, ?4)",
+                )
+                .map_err(backend)?;
+            for (i, event) in events.iter().enumerate() {
+                let id = first + i as u64;
+                insert
+                    .execute(params![run_id.to_string(), id, time_ms, json(event)?])
+                    .map_err(backend)?;
+                appended.push(HistoryEvent {
+                    id,
+                    time_ms: *time_ms,
+                    event: event.clone(),
+                });
+            }
+        }
+        Op::CloseRun {
+            run_id,
+            outcome,
+            closed_at_ms,
+        } => {
+            let run = run_id.to_string();
+            tx.execute(
+                "UPDATE runs SET status = ?2, outcome = ?3, closed_at_ms = ?4 WHERE run_id = ?1",
+                params![run, outcome.status().as_str(), json(outcome)?, closed_at_ms],
+            )
+            .map_err(backend)?;
+            tx.execute("DELETE FROM timers WHERE run_id = ?1", params![run])
+                .map_err(backend)?;
+            tx.execute("DELETE FROM activity_tasks WHERE run_id = ?1", params![run])
+                .map_err(backend)?;
+        }
+        Op::InsertTimer(timer) => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO timers (run_id, seq, fire_at_ms) VALUES (?1, ?2, ?3)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    timer.run_id.to_string(),
+                    timer.seq,
+                    timer.fire_at_ms
+                ])
+            })
+            .map_err(backend)?;
+        }
+        Op::DeleteTimer(run, seq) => {
+            tx.prepare_cached("DELETE FROM timers WHERE run_id = ?1 AND seq = ?2")
+                .and_then(|mut s| s.execute(params![run.to_string(), seq]))
+                .map_err(backend)?;
+        }
+        Op::InsertTask(task) => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO activity_tasks (run_id, seq, workflow_id, name, input, options,
+                     attempt, scheduled_at_ms, not_before_ms, heartbeat)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    task.run_id.to_string(),
+                    task.seq,
+                    task.workflow_id.as_str(),
+                    task.name,
+                    task.input.as_bytes(),
+                    json(&task.options).map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?,
+                    task.attempt,
+                    task.scheduled_at_ms,
+                    task.not_before_ms,
+                    task.heartbeat.as_ref().map(Payload::as_bytes),
+                ])
+            })
+            .map_err(backend)?;
+        }
+        Op::RetryTask {
+            run_id,
+            seq,
+            attempt,
+            not_before_ms,
+            heartbeat,
+        } => {
+            tx.execute(
+                "UPDATE activity_tasks SET attempt = ?3, not_before_ms = ?4, heartbeat = ?5
+                 WHERE run_id = ?1 AND seq = ?2",
+                params![
+                    run_id.to_string(),
+                    seq,
+                    attempt,
+                    not_before_ms,
+                    heartbeat.as_ref().map(Payload::as_bytes)
+                ],
+            )
+            .map_err(backend)?;
+        }
+        Op::DeleteTask(run, seq) => {
+            tx.prepare_cached("DELETE FROM activity_tasks WHERE run_id = ?1 AND seq = ?2")
+                .and_then(|mut s| s.execute(params![run.to_string(), seq]))
+                .map_err(backend)?;
+        }
+        Op::PutComponent {
+            id,
+            bytes,
+            workflow_types,
+            created_at_ms,
+        } => {
+            tx.execute(
+                "INSERT OR IGNORE INTO components (id, bytes, workflow_types, created_at_ms)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![id.to_string(), bytes, json(workflow_types)?, created_at_ms],
+            )
+            .map_err(backend)?;
+        }
+        Op::SetCurrent {
+            workflow_type,
+            component,
+        } => {
+            tx.execute(
+                "INSERT INTO workflow_types (name, component) VALUES (?1, ?2)
+                 ON CONFLICT (name) DO UPDATE SET component = excluded.component",
+                params![workflow_type, component.to_string()],
+            )
+            .map_err(backend)?;
+        }
+    }
+    Ok(())
+}
+
+/// Decode a column that the store itself wrote; a failure means corruption.
+fn decode<T: std::str::FromStr>(text: String) -> rusqlite::Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    text.parse().map_err(|e: T::Err| {
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Text,
+            e.to_string().into(),
+        )
+    })
+}
+
+fn decode_json<T: serde::de::DeserializeOwned>(text: &str) -> rusqlite::Result<T> {
+    serde_json::from_str(text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.into())
+    })
+}
+
+const RUN_COLUMNS: &str =
+    "run_id, workflow_id, workflow_type, component, status, created_at_ms, closed_at_ms, outcome";
+
+fn run_record(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
+    let outcome: Option<String> = row.get(7)?;
+    Ok(RunRecord {
+        run_id: decode(row.get(0)?)?,
+        workflow_id: decode::<WorkflowId>(row.get(1)?)?,
+        workflow_type: row.get(2)?,
+        component: decode(row.get(3)?)?,
+        status: decode::<RunStatus>(row.get(4)?)?,
+        created_at_ms: row.get(5)?,
+        closed_at_ms: row.get(6)?,
+        outcome: outcome.as_deref().map(decode_json).transpose()?,
+    })
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn commit(&self, batch: Batch) -> StoreResult<Vec<HistoryEvent>> {
+        let (reply, result) = oneshot::channel();
+        self.writer
+            .send((batch, reply))
+            .map_err(|_| StoreError::Backend("the store's writer thread has stopped".into()))?;
+        result
+            .await
+            .map_err(|_| StoreError::Backend("the store's writer thread has stopped".into()))?
+    }
+
+    async fn history(&self, run: RunId) -> StoreResult<Vec<HistoryEvent>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT event_id, time_ms, body FROM events WHERE run_id = ?1 ORDER BY event_id",
+            )?;
+            let rows = stmt.query_map(params![run.to_string()], |row| {
+                let body: String = row.get(2)?;
+                Ok(HistoryEvent {
+                    id: row.get(0)?,
+                    time_ms: row.get(1)?,
+                    event: decode_json::<Event>(&body)?,
+                })
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn run(&self, run: RunId) -> StoreResult<Option<RunRecord>> {
+        self.read(move |conn| {
+            conn.query_row(
+                &format!("SELECT {RUN_COLUMNS} FROM runs WHERE run_id = ?1"),
+                params![run.to_string()],
+                run_record,
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn latest_run(&self, workflow_id: &WorkflowId) -> StoreResult<Option<RunRecord>> {
+        let workflow_id = workflow_id.clone();
+        self.read(move |conn| {
+            conn.query_row(
+                &format!(
+                    "SELECT {RUN_COLUMNS} FROM runs WHERE workflow_id = ?1
+                     ORDER BY created_at_ms DESC, run_id DESC LIMIT 1"
+                ),
+                params![workflow_id.as_str()],
+                run_record,
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn open_runs(&self) -> StoreResult<Vec<RunRecord>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare(&format!(
+                "SELECT {RUN_COLUMNS} FROM runs WHERE status = 'running'"
+            ))?;
+            let rows = stmt.query_map([], run_record)?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn timers(&self) -> StoreResult<Vec<TimerRecord>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare("SELECT run_id, seq, fire_at_ms FROM timers")?;
+            let rows = stmt.query_map([], |row| {
+                Ok(TimerRecord {
+                    run_id: decode(row.get(0)?)?,
+                    seq: row.get(1)?,
+                    fire_at_ms: row.get(2)?,
+                })
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn tasks(&self) -> StoreResult<Vec<ActivityTask>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT run_id, seq, workflow_id, name, input, options, attempt, scheduled_at_ms,
+                        not_before_ms, heartbeat
+                 FROM activity_tasks",
+            )?;
+            let rows = stmt.query_map([], |row| {
+                let options: String = row.get(5)?;
+                let heartbeat: Option<Vec<u8>> = row.get(9)?;
+                Ok(ActivityTask {
+                    run_id: decode(row.get(0)?)?,
+                    seq: row.get(1)?,
+                    workflow_id: decode::<WorkflowId>(row.get(2)?)?,
+                    name: row.get(3)?,
+                    input: Payload::from_bytes(row.get(4)?),
+                    options: decode_json(&options)?,
+                    attempt: row.get(6)?,
+                    scheduled_at_ms: row.get(7)?,
+                    not_before_ms: row.get(8)?,
+                    heartbeat: heartbeat.map(Payload::from_bytes),
+                })
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn component(&self, id: &ComponentId) -> StoreResult<Option<ComponentRecord>> {
+        let id = id.clone();
+        self.read(move |conn| {
+            conn.query_row(
+                "SELECT bytes, workflow_types FROM components WHERE id = ?1",
+                params![id.to_string()],
+                |row| {
+                    let types: String = row.get(1)?;
+                    Ok(ComponentRecord {
+                        id: id.clone(),
+                        bytes: row.get(0)?,
+                        workflow_types: decode_json::<Vec<WorkflowTypeInfo>>(&types)?,
+                    })
+                },
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn current_versions(&self) -> StoreResult<Vec<(String, ComponentId)>> {
+        self.read(|conn| {
+            let mut stmt =
+                conn.prepare("SELECT name, component FROM workflow_types ORDER BY name")?;
+            let rows = stmt.query_map([], |row| Ok((row.get(0)?, decode(row.get(1)?)?)))?;
+            rows.collect()
+        })
+        .await
+    }
+}

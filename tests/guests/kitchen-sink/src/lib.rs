@@ -1,0 +1,275 @@
+//! Test guest: one small workflow type per SDK feature, for the host's
+//! end-to-end tests. Types without a meaningful input take `()` (JSON
+//! `null`).
+
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use keel_sdk::future::{FutureExt, join_all};
+use keel_sdk::{
+    ActivityOptions, CancellationType, Error, Handlers, Result, RetryPolicy, Workflow,
+    WorkflowContext,
+};
+use serde::{Deserialize, Serialize};
+
+fn options() -> ActivityOptions {
+    ActivityOptions::default().start_to_close(Duration::from_secs(5))
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// `timers`: sleeps the input's milliseconds and returns the workflow time
+/// that passed, in milliseconds.
+#[derive(Default)]
+pub struct Timers;
+
+impl Workflow for Timers {
+    const NAME: &'static str = "timers";
+    type Input = u64;
+    type Output = u64;
+
+    async fn run(ctx: WorkflowContext<Self>, ms: u64) -> Result<u64> {
+        let before = ctx.now();
+        ctx.sleep(Duration::from_millis(ms)).await?;
+        Ok(millis(ctx.now().duration_since(before).unwrap_or_default()))
+    }
+}
+
+/// What `random` drew.
+#[derive(Debug, Serialize)]
+pub struct Draws {
+    /// Three `ctx.random()` values, with a 1 ms timer between draws.
+    pub sdk: Vec<u64>,
+    /// A fixed key hashed with `std`'s randomly keyed `RandomState`.
+    pub std_hash: u64,
+    /// `std::time::SystemTime::now()`, in milliseconds since the epoch.
+    pub std_now_ms: u64,
+}
+
+/// `random`: draws replay-safe randomness across activations, from the SDK
+/// and from `std`.
+#[derive(Default)]
+pub struct Random;
+
+impl Workflow for Random {
+    const NAME: &'static str = "random";
+    type Input = ();
+    type Output = Draws;
+
+    async fn run(ctx: WorkflowContext<Self>, (): ()) -> Result<Draws> {
+        let mut sdk = vec![ctx.random()];
+        for _ in 0..2 {
+            ctx.sleep(Duration::from_millis(1)).await?;
+            sdk.push(ctx.random());
+        }
+        let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH);
+        Ok(Draws {
+            sdk,
+            std_hash: RandomState::new().hash_one("keel"),
+            std_now_ms: millis(since_epoch.unwrap_or_default()),
+        })
+    }
+}
+
+/// Input of `activity-options`, passed on as the `flaky` activity's input.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FlakyInput {
+    /// A name for the activity to echo.
+    pub name: String,
+    /// How many attempts the activity fails before it succeeds.
+    pub fail_times: u32,
+    /// The retry policy's `maximum_attempts`.
+    pub max_attempts: u32,
+    /// Whether the activity fails with the non-retryable type `Fatal`.
+    pub non_retryable: bool,
+}
+
+/// `activity-options`: calls `flaky` with a fast retry policy; returns its
+/// result or `"failed: {error_type}: {message}"`.
+#[derive(Default)]
+pub struct ActivityOptionsWorkflow;
+
+impl Workflow for ActivityOptionsWorkflow {
+    const NAME: &'static str = "activity-options";
+    type Input = FlakyInput;
+    type Output = String;
+
+    async fn run(ctx: WorkflowContext<Self>, input: FlakyInput) -> Result<String> {
+        let retry = RetryPolicy {
+            initial_interval: Duration::from_millis(10),
+            backoff_coefficient: 2.0,
+            maximum_interval: Duration::from_millis(100),
+            maximum_attempts: input.max_attempts,
+            non_retryable_error_types: vec!["Fatal".into()],
+        };
+        match ctx.activity("flaky", &input, options().retry(retry)).await {
+            Err(Error::ActivityFailed {
+                error_type,
+                message,
+                ..
+            }) => Ok(format!("failed: {error_type}: {message}")),
+            result => result,
+        }
+    }
+}
+
+/// `unknown-activity`: calls an activity no one implements; returns the
+/// error's `Display` text.
+#[derive(Default)]
+pub struct UnknownActivity;
+
+impl Workflow for UnknownActivity {
+    const NAME: &'static str = "unknown-activity";
+    type Input = ();
+    type Output = String;
+
+    async fn run(ctx: WorkflowContext<Self>, (): ()) -> Result<String> {
+        let result = ctx.activity::<_, String>("no-such-activity", &(), options());
+        Ok(result.await.unwrap_or_else(|e| e.to_string()))
+    }
+}
+
+/// `signals`: collects `add` signals until `finish`, then returns them.
+#[derive(Default)]
+pub struct Signals {
+    items: Vec<String>,
+    done: bool,
+}
+
+impl Workflow for Signals {
+    const NAME: &'static str = "signals";
+    type Input = ();
+    type Output = Vec<String>;
+
+    async fn run(ctx: WorkflowContext<Self>, (): ()) -> Result<Vec<String>> {
+        ctx.wait_condition(|s| s.done).await?;
+        Ok(ctx.state().items.clone())
+    }
+
+    fn handlers(handlers: &mut Handlers<Self>) {
+        handlers
+            .signal("add", |s: &mut Self, item: String| s.items.push(item))
+            .signal("finish", |s: &mut Self, (): ()| s.done = true)
+            .query("items", |s: &Self, (): ()| s.items.clone());
+    }
+}
+
+/// `cancellable`: sleeps an hour; if cancelled, runs the `cleanup` activity
+/// and then finishes as cancelled.
+#[derive(Default)]
+pub struct Cancellable;
+
+impl Workflow for Cancellable {
+    const NAME: &'static str = "cancellable";
+    type Input = ();
+    type Output = String;
+
+    async fn run(ctx: WorkflowContext<Self>, (): ()) -> Result<String> {
+        match ctx.sleep(Duration::from_secs(3600)).await {
+            Ok(()) => Ok("slept".into()),
+            Err(e) if e.is_cancelled() => {
+                let done: String = ctx.activity("cleanup", "cleanup", options()).await?;
+                keel_sdk::info!(ctx, "cleanup: {done}");
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// `cancel-activity`: races the `slow` activity (sleeping the input's
+/// milliseconds) against a 50 ms timer; the loser is dropped, which cancels
+/// it.
+#[derive(Default)]
+pub struct CancelActivity;
+
+impl Workflow for CancelActivity {
+    const NAME: &'static str = "cancel-activity";
+    type Input = u64;
+    type Output = String;
+
+    async fn run(ctx: WorkflowContext<Self>, ms: u64) -> Result<String> {
+        let options = options().cancellation(CancellationType::TryCancel);
+        keel_sdk::select_biased! {
+            slept = ctx.activity::<_, u64>("slow", &ms, options).fuse() => {
+                slept.map(|_| "activity won".into())
+            }
+            fired = ctx.sleep(Duration::from_millis(50)).fuse() => {
+                fired.map(|()| "timer won".into())
+            }
+        }
+    }
+}
+
+/// `spawn`: spawns three tasks, task `i` sleeping `i * 10` ms and returning
+/// `i`; returns their outputs in spawn order, `[1, 2, 3]`.
+#[derive(Default)]
+pub struct Spawn;
+
+impl Workflow for Spawn {
+    const NAME: &'static str = "spawn";
+    type Input = ();
+    type Output = Vec<u64>;
+
+    async fn run(ctx: WorkflowContext<Self>, (): ()) -> Result<Vec<u64>> {
+        let handles = (1..=3u64).map(|i| {
+            let task_ctx = ctx.clone();
+            ctx.spawn(async move {
+                task_ctx.sleep(Duration::from_millis(i * 10)).await?;
+                Ok(i)
+            })
+        });
+        join_all(handles).await.into_iter().collect()
+    }
+}
+
+/// `fails`: fails with application error `Boom`, "it went boom".
+#[derive(Default)]
+pub struct Fails;
+
+impl Workflow for Fails {
+    const NAME: &'static str = "fails";
+    type Input = ();
+    type Output = String;
+
+    async fn run(_ctx: WorkflowContext<Self>, (): ()) -> Result<String> {
+        Err(Error::application("Boom", "it went boom"))
+    }
+}
+
+/// Input of `bad-payload`: `n` is required.
+#[derive(Debug, Deserialize)]
+pub struct BadPayloadInput {
+    /// The number returned.
+    pub n: u64,
+}
+
+/// `bad-payload`: returns its input's `n`; for malformed-input tests.
+#[derive(Default)]
+pub struct BadPayload;
+
+impl Workflow for BadPayload {
+    const NAME: &'static str = "bad-payload";
+    type Input = BadPayloadInput;
+    type Output = u64;
+
+    async fn run(_ctx: WorkflowContext<Self>, input: BadPayloadInput) -> Result<u64> {
+        Ok(input.n)
+    }
+}
+
+keel_sdk::workflows!(
+    Timers,
+    Random,
+    ActivityOptionsWorkflow,
+    UnknownActivity,
+    Signals,
+    Cancellable,
+    CancelActivity,
+    Spawn,
+    Fails,
+    BadPayload,
+);
