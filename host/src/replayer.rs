@@ -9,6 +9,7 @@ use crate::history::{Event, HistoryEvent, NonDeterminism};
 use crate::ids::RunId;
 use crate::runtime::activation::{RebuildError, replay};
 use crate::sandbox::RunFacts;
+use crate::types::Outcome;
 
 /// Why a history did not replay cleanly.
 #[derive(Debug, thiserror::Error)]
@@ -44,7 +45,9 @@ impl Replayer {
         })
     }
 
-    /// Replay `history` (of run `run_id`) against `component`.
+    /// Replay `history` (of run `run_id`) against `component`; returns the
+    /// outcome the code reached, if the history closes the run. returns the
+    /// outcome the code reached, if the history closes the run.
     ///
     /// # Errors
     /// [`ReplayError::NonDeterminism`] naming the event where code and
@@ -55,7 +58,7 @@ impl Replayer {
         component: &[u8],
         run_id: RunId,
         history: &[HistoryEvent],
-    ) -> Result<(), ReplayError> {
+    ) -> Result<Option<Outcome>, ReplayError> {
         let loaded = self.wasm.load(component).map_err(ReplayError::Invalid)?;
         let Some((first, Event::WorkflowStarted(started))) = history.first().map(|e| (e, &e.event))
         else {
@@ -71,7 +74,7 @@ impl Replayer {
             random_seed: started.random_seed,
         };
         match replay(&self.wasm, Arc::clone(&loaded), facts, history) {
-            Ok(_) => Ok(()),
+            Ok((_, outcome)) => Ok(outcome),
             Err(RebuildError::NonDeterminism(nd)) => Err(ReplayError::NonDeterminism(nd)),
             Err(RebuildError::Host(err)) => Err(ReplayError::Invalid(err)),
             Err(RebuildError::Failure(failure)) => Err(ReplayError::Failed(failure.to_string())),

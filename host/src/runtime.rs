@@ -59,7 +59,10 @@ impl Core {
         config: HostConfig,
         activities: Activities,
     ) -> Arc<Self> {
+        let shutdown = CancellationToken::new();
         Arc::new_cyclic(|core| Core {
+            timers: TimerService::start(core.clone(), clock.clone(), shutdown.clone()),
+            shutdown,
             store,
             wasm,
             clock,
@@ -67,8 +70,6 @@ impl Core {
             cache: InstanceCache::new(config.cache_capacity),
             config,
             activities,
-            timers: TimerService::start(core.clone()),
-            shutdown: CancellationToken::new(),
             registry: Mutex::default(),
             tokens: Mutex::default(),
             versions: Mutex::default(),

@@ -82,18 +82,20 @@ async fn drive(core: Arc<Core>, run: Arc<RunHandle>) {
 }
 
 /// Replay `history` into a fresh instance, checking every recorded
-/// activation against what the code does now.
+/// activation against what the code does now. Returns the instance and the
+/// outcome the replayed code reached, if it closed.
 pub(crate) fn replay(
     wasm: &WasmEngine,
     component: Arc<LoadedComponent>,
     facts: RunFacts,
     history: &[HistoryEvent],
-) -> Result<LiveRun, RebuildError> {
+) -> Result<(LiveRun, Option<Outcome>), RebuildError> {
     let mut last_time_ms = facts.start_time_ms;
     let mut instance =
         WorkflowInstance::new(wasm, component, facts).map_err(RebuildError::Failure)?;
     let mut machine = RunMachine::default();
     let (activations, _) = split_activations(history);
+    let mut outcome = None;
     for recorded in &activations {
         let time_ms = recorded.boundary.time_ms;
         let inputs: Vec<&Event> = recorded.inputs.iter().map(|e| &e.event).collect();
@@ -109,12 +111,14 @@ pub(crate) fn replay(
             machine.apply(event);
         }
         last_time_ms = time_ms;
+        outcome = activated.outcome;
     }
-    Ok(LiveRun {
+    let live = LiveRun {
         instance,
         machine,
         last_time_ms,
-    })
+    };
+    Ok((live, outcome))
 }
 
 /// The events an activation produced (commands, then the closing event if
@@ -161,6 +165,7 @@ async fn obtain(core: &Arc<Core>, run: &Arc<RunHandle>) -> Result<LiveRun, Rebui
     tokio::task::spawn_blocking(move || replay(&rebuilding.wasm, component, facts, &history))
         .await
         .map_err(|e| RebuildError::Host(Error::internal("replay", e)))?
+        .map(|(live, _)| live)
 }
 
 async fn activate(core: &Arc<Core>, run: &Arc<RunHandle>, inputs: Vec<HistoryEvent>) {

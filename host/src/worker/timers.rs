@@ -7,6 +7,9 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::Clock;
 
 use crate::history::{Event, TimerFired};
 use crate::ids::RunId;
@@ -28,10 +31,11 @@ pub(crate) struct TimerService {
 }
 
 impl TimerService {
-    /// Start the service; it stops when `core` is gone or shut down.
-    pub(crate) fn start(core: Weak<Core>) -> Self {
+    /// Start the service; it stops when `core` is gone or on `shutdown`.
+    /// `core` may still be under construction: it is upgraded only to fire.
+    pub(crate) fn start(core: Weak<Core>, clock: Arc<dyn Clock>, shutdown: CancellationToken) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(core, rx));
+        tokio::spawn(run(core, clock, shutdown, rx));
         TimerService { tx }
     }
 
@@ -46,13 +50,12 @@ impl TimerService {
     }
 }
 
-async fn run(core: Weak<Core>, mut rx: mpsc::UnboundedReceiver<Message>) {
-    let Some((clock, shutdown)) = core
-        .upgrade()
-        .map(|c| (c.clock.clone(), c.shutdown.clone()))
-    else {
-        return;
-    };
+async fn run(
+    core: Weak<Core>,
+    clock: Arc<dyn Clock>,
+    shutdown: CancellationToken,
+    mut rx: mpsc::UnboundedReceiver<Message>,
+) {
     let mut due: BTreeSet<(u64, RunId, u32)> = BTreeSet::new();
     let mut armed: HashMap<(RunId, u32), u64> = HashMap::new();
     loop {

@@ -1,0 +1,4 @@
+fn main() -> anyhow::Result<()> {
+    keel_guest_build::export_env(&keel_guest_build::build(&["example-sync-async-workflow"])?);
+    Ok(())
+}

@@ -1,0 +1,82 @@
+//! A host process for the crash test. `start DB N` starts N timer runs and
+//! N activity runs, prints `READY` once every run is mid-timer or
+//! mid-activity, and waits to be killed. `resume DB N` opens the same store,
+//! prints what it recovered, waits for every run and prints each outcome as
+//! a JSON line.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use keel_host::{ActivityContext, ActivityError, Host, StartWorkflow};
+use keel_tests::{activities, guests, id, test_config};
+
+/// How long each timer run sleeps, ms; long enough to be killed mid-timer.
+const TIMER_MS: u64 = 3_000;
+/// How long each activity attempt takes; long enough to be killed mid-call.
+const ACTIVITY: Duration = Duration::from_millis(1_500);
+
+/// Activity attempts started in this process.
+static STARTED: AtomicUsize = AtomicUsize::new(0);
+
+async fn host(db: &PathBuf) -> anyhow::Result<Host> {
+    let mut activities = activities();
+    activities.register_async("greet", |_ctx: ActivityContext, name: String| async move {
+        STARTED.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(ACTIVITY).await;
+        Ok::<_, ActivityError>(format!("Hello, {name}!"))
+    });
+    Ok(Host::builder()
+        .sqlite(db)
+        .config(test_config())
+        .activities(activities)
+        .build()
+        .await?)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    keel_tests::init_logs();
+    let args: Vec<String> = std::env::args().collect();
+    let [_, mode, db, n] = args.as_slice() else {
+        bail!("usage: keel-crash-host start|resume DB N");
+    };
+    let db = PathBuf::from(db);
+    let n: usize = n.parse().context("N must be a number")?;
+    let host = host(&db).await?;
+    match mode.as_str() {
+        "start" => {
+            host.deploy(std::fs::read(guests::KITCHEN_SINK)?).await?;
+            host.deploy(std::fs::read(guests::HELLO)?).await?;
+            for i in 0..n {
+                host.start(StartWorkflow::new(&format!("timer-{i}"), "timers", &TIMER_MS)?).await?;
+                host.start(StartWorkflow::new(&format!("hello-{i}"), "hello", &format!("run {i}"))?)
+                    .await?;
+            }
+            for i in 0..n {
+                let wf = id(&format!("timer-{i}"));
+                while host.history(&wf).await?.len() < 3 {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+            while STARTED.load(Ordering::SeqCst) < n {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            println!("READY");
+            tokio::time::sleep(Duration::from_secs(3_600)).await;
+        }
+        "resume" => {
+            let recovered = host.recovered();
+            println!("recovered {} {} {}", recovered.runs, recovered.timers, recovered.activities);
+            for i in 0..n {
+                for wf in [format!("timer-{i}"), format!("hello-{i}")] {
+                    let outcome = host.result(&id(&wf)).await?;
+                    println!("{}", serde_json::json!({"id": wf, "outcome": outcome}));
+                }
+            }
+        }
+        other => bail!("unknown mode {other:?}; use start or resume"),
+    }
+    Ok(())
+}
