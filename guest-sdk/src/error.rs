@@ -68,8 +68,12 @@ impl Error {
     }
 
     pub(crate) fn to_failure(&self) -> Failure {
+        let message = match self {
+            Error::Cancelled(reason) if !reason.is_empty() => reason.clone(),
+            other => other.to_string(),
+        };
         Failure {
-            message: self.to_string(),
+            message,
             error_type: self.error_type().to_string(),
             non_retryable: true,
             details: None,

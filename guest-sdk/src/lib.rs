@@ -72,6 +72,10 @@ pub mod __private {
 #[macro_export]
 macro_rules! workflows {
     ($($workflow:ty),+ $(,)?) => {
+        #[cfg_attr(
+            not(target_arch = "wasm32"),
+            allow(dead_code, reason = "a component exports it only on wasm32")
+        )]
         struct __KeelWorkflows;
 
         impl __KeelWorkflows {
@@ -99,6 +103,9 @@ macro_rules! workflows {
             }
         }
 
+        // Component export names ("keel:workflow/guest@0.1.0#activate") are
+        // not valid native symbols, so a native build exports nothing.
+        #[cfg(target_arch = "wasm32")]
         $crate::__private::export!(__KeelWorkflows with_types_in $crate::__private::bindings);
     };
 }

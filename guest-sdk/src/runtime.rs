@@ -16,11 +16,14 @@ use crate::workflow::{Handlers, QueryFailure, Workflow};
 /// Where a run's outcome is left when its main task finishes.
 type OutcomeSlot = Rc<RefCell<Option<Outcome>>>;
 
+/// Starts a run of one workflow type from its input.
+type StartFn = fn(&[u8], &Rc<Shared>, &OutcomeSlot) -> Box<dyn Running>;
+
 /// One workflow type of a component, as registered by `workflows!`.
 pub struct Entry {
     name: &'static str,
     describe: fn() -> WorkflowType,
-    start: fn(&[u8], &Rc<Shared>, &OutcomeSlot) -> Box<dyn Running>,
+    start: StartFn,
 }
 
 impl Entry {

@@ -411,8 +411,8 @@ impl Host {
         let name = name.to_string();
         tokio::task::spawn_blocking(move || {
             let facts = activation::facts(&run);
-            let (mut live, _) =
-                activation::replay(&core.wasm, component, facts, &history).map_err(|e| {
+            let (mut live, _) = activation::replay(&core.wasm, component, facts, &history)
+                .map_err(|e| {
                     Error::FailedPrecondition(format!("cannot rebuild the run to query it: {e}"))
                 })?;
             let now = live.last_time_ms;

@@ -28,8 +28,14 @@ fn a_killed_host_loses_nothing() {
         .spawn()
         .unwrap();
     let stdout = first.stdout.take().unwrap();
-    let ready = BufReader::new(stdout).lines().map_while(Result::ok).any(|line| line == "READY");
-    assert!(ready, "the first host exited before its runs were in flight");
+    let ready = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .any(|line| line == "READY");
+    assert!(
+        ready,
+        "the first host exited before its runs were in flight"
+    );
     first.kill().unwrap(); // SIGKILL: no shutdown, no flush.
     first.wait().unwrap();
 
@@ -41,13 +47,25 @@ fn a_killed_host_loses_nothing() {
     assert!(second.status.success(), "the second host failed");
     let out = String::from_utf8(second.stdout).unwrap();
     let mut lines = out.lines();
-    let recovered: Vec<usize> = lines.next().unwrap().split(' ').skip(1).map(|n| n.parse().unwrap()).collect();
-    assert_eq!(recovered, [2 * RUNS, RUNS, RUNS], "runs, timers and activities in flight at the kill");
+    let recovered: Vec<usize> = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .skip(1)
+        .map(|n| n.parse().unwrap())
+        .collect();
+    assert_eq!(
+        recovered,
+        [2 * RUNS, RUNS, RUNS],
+        "runs, timers and activities in flight at the kill"
+    );
     for line in lines {
         let line: Value = serde_json::from_str(line).unwrap();
         let wf = line["id"].as_str().unwrap();
         let outcome: Outcome = serde_json::from_value(line["outcome"].clone()).unwrap();
-        let Outcome::Completed(result) = outcome else { panic!("{wf} ended {outcome}") };
+        let Outcome::Completed(result) = outcome else {
+            panic!("{wf} ended {outcome}")
+        };
         check_result(wf, &result);
     }
 
@@ -65,9 +83,15 @@ fn a_killed_host_loses_nothing() {
 
 fn check_result(wf: &str, result: &Payload) {
     if let Some(i) = wf.strip_prefix("hello-") {
-        assert_eq!(result.to_json::<String>().unwrap(), format!("Hello, run {i}!"));
+        assert_eq!(
+            result.to_json::<String>().unwrap(),
+            format!("Hello, run {i}!")
+        );
     } else {
-        assert!(result.to_json::<u64>().unwrap() >= 3_000, "{wf} woke early: {result}");
+        assert!(
+            result.to_json::<u64>().unwrap() >= 3_000,
+            "{wf} woke early: {result}"
+        );
     }
 }
 
@@ -75,8 +99,15 @@ fn check_result(wf: &str, result: &Payload) {
 /// completion recorded once; every input delivered exactly once.
 fn check_history(wf: &str, history: &[HistoryEvent]) {
     let ids: Vec<u64> = history.iter().map(|e| e.id).collect();
-    assert_eq!(ids, (1..=history.len() as u64).collect::<Vec<_>>(), "{wf}: gaps in {ids:?}");
-    assert!(matches!(history[0].event, Event::WorkflowStarted(_)), "{wf}");
+    assert_eq!(
+        ids,
+        (1..=history.len() as u64).collect::<Vec<_>>(),
+        "{wf}: gaps in {ids:?}"
+    );
+    assert!(
+        matches!(history[0].event, Event::WorkflowStarted(_)),
+        "{wf}"
+    );
     let closes = history.iter().filter(|e| e.event.is_terminal()).count();
     assert_eq!(closes, 1, "{wf}: {closes} closing events");
     let mut seen = HashSet::new();
@@ -94,10 +125,17 @@ fn check_history(wf: &str, history: &[HistoryEvent]) {
     for event in history {
         if let Event::ActivationCompleted(a) = &event.event {
             for input in &a.consumed {
-                assert!(consumed.insert(*input), "{wf}: input {input} delivered twice");
+                assert!(
+                    consumed.insert(*input),
+                    "{wf}: input {input} delivered twice"
+                );
             }
         }
     }
-    let inputs: HashSet<u64> = history.iter().filter(|e| e.event.is_input()).map(|e| e.id).collect();
+    let inputs: HashSet<u64> = history
+        .iter()
+        .filter(|e| e.event.is_input())
+        .map(|e| e.id)
+        .collect();
     assert_eq!(consumed, inputs, "{wf}: every input delivered once");
 }

@@ -13,61 +13,136 @@ async fn sink() -> TestHost {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_workflow_type_lists_the_known_ones() {
     let t = sink().await;
-    let err = t.host.start(StartWorkflow::new("x", "nope", &json!(null)).unwrap()).await.unwrap_err();
-    let Error::NotFound(message) = err else { panic!("{err}") };
-    assert!(message.contains("'nope'") && message.contains("signals") && message.contains("timers"), "{message}");
+    let err = t
+        .host
+        .start(StartWorkflow::new("x", "nope", &json!(null)).unwrap())
+        .await
+        .unwrap_err();
+    let Error::NotFound(message) = err else {
+        panic!("{err}")
+    };
+    assert!(
+        message.contains("'nope'") && message.contains("signals") && message.contains("timers"),
+        "{message}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_json_is_refused_and_a_mistyped_input_fails_the_run_clearly() {
     let t = sink().await;
     let err = Payload::parse_json("{\"n\": ").unwrap_err();
-    assert!(matches!(err, Error::InvalidArgument(ref m) if m.contains("malformed JSON")), "{err}");
+    assert!(
+        matches!(err, Error::InvalidArgument(ref m) if m.contains("malformed JSON")),
+        "{err}"
+    );
     let start = StartWorkflow {
         workflow_id: id("bad"),
         workflow_type: "bad-payload".into(),
         input: Payload::parse_json("{\"m\": 1}").unwrap(),
     };
     t.host.start(start).await.unwrap();
-    let Outcome::Failed(failure) = t.host.result(&id("bad")).await.unwrap() else { panic!("not failed") };
+    let Outcome::Failed(failure) = t.host.result(&id("bad")).await.unwrap() else {
+        panic!("not failed")
+    };
     assert_eq!(failure.error_type, "PayloadError");
-    assert!(failure.message.contains("missing field `n`"), "{}", failure.message);
+    assert!(
+        failure.message.contains("missing field `n`"),
+        "{}",
+        failure.message
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_signal_or_query_names_what_the_type_handles() {
     let t = sink().await;
     let wf = id("s");
-    t.host.start(StartWorkflow::new("s", "signals", &json!(null)).unwrap()).await.unwrap();
-    let err = t.host.signal(&wf, "nope", Payload::default()).await.unwrap_err();
-    assert!(matches!(&err, Error::NotFound(m) if m.contains("no signal 'nope'") && m.contains("add, finish")), "{err}");
-    let err = t.host.query(&wf, "nope", Payload::default()).await.unwrap_err();
-    assert!(matches!(&err, Error::NotFound(m) if m.contains("no query 'nope'") && m.contains("items")), "{err}");
-    let err = t.host.signal(&id("missing"), "add", Payload::default()).await.unwrap_err();
-    assert!(matches!(&err, Error::NotFound(m) if m.contains("missing")), "{err}");
-    let err = t.host.query(&wf, "items", Payload::parse_json("[1]").unwrap()).await.unwrap_err();
-    assert!(matches!(&err, Error::InvalidArgument(m) if m.contains("query 'items'")), "{err}");
+    t.host
+        .start(StartWorkflow::new("s", "signals", &json!(null)).unwrap())
+        .await
+        .unwrap();
+    let err = t
+        .host
+        .signal(&wf, "nope", Payload::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::NotFound(m) if m.contains("no signal 'nope'") && m.contains("add, finish")),
+        "{err}"
+    );
+    let err = t
+        .host
+        .query(&wf, "nope", Payload::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::NotFound(m) if m.contains("no query 'nope'") && m.contains("items")),
+        "{err}"
+    );
+    let err = t
+        .host
+        .signal(&id("missing"), "add", Payload::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::NotFound(m) if m.contains("missing")),
+        "{err}"
+    );
+    let err = t
+        .host
+        .query(&wf, "items", Payload::parse_json("[1]").unwrap())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidArgument(m) if m.contains("query 'items'")),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_open_run_with_the_same_id_is_refused() {
     let t = sink().await;
-    t.host.start(StartWorkflow::new("dup", "signals", &json!(null)).unwrap()).await.unwrap();
-    let err = t.host.start(StartWorkflow::new("dup", "signals", &json!(null)).unwrap()).await.unwrap_err();
-    assert!(matches!(&err, Error::AlreadyExists(m) if m.contains("dup")), "{err}");
-    t.host.signal(&id("dup"), "finish", Payload::default()).await.unwrap();
+    t.host
+        .start(StartWorkflow::new("dup", "signals", &json!(null)).unwrap())
+        .await
+        .unwrap();
+    let err = t
+        .host
+        .start(StartWorkflow::new("dup", "signals", &json!(null)).unwrap())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::AlreadyExists(m) if m.contains("dup")),
+        "{err}"
+    );
+    t.host
+        .signal(&id("dup"), "finish", Payload::default())
+        .await
+        .unwrap();
     t.host.result(&id("dup")).await.unwrap();
-    t.host.start(StartWorkflow::new("dup", "signals", &json!(null)).unwrap()).await.unwrap();
+    t.host
+        .start(StartWorkflow::new("dup", "signals", &json!(null)).unwrap())
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bytes_that_are_not_a_component_are_rejected() {
     let t = TestHost::new().await.unwrap();
-    let err = t.host.deploy(b"not wasm at all".to_vec()).await.unwrap_err();
-    assert!(matches!(&err, Error::ComponentRejected(m) if m.contains("not a valid WebAssembly component")), "{err}");
+    let err = t
+        .host
+        .deploy(b"not wasm at all".to_vec())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::ComponentRejected(m) if m.contains("not a valid WebAssembly component")),
+        "{err}"
+    );
     let core_module = b"\0asm\x01\0\0\0".to_vec();
     let err = t.host.deploy(core_module).await.unwrap_err();
-    assert!(matches!(&err, Error::ComponentRejected(m) if m.contains("core wasm module")), "{err}");
+    assert!(
+        matches!(&err, Error::ComponentRejected(m) if m.contains("core wasm module")),
+        "{err}"
+    );
 }
 
 #[test]

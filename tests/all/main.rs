@@ -12,11 +12,16 @@ mod sdk;
 fn every_guest_has_a_test() {
     let sources: String = ["crash", "errors", "examples", "replay", "sandbox", "sdk"]
         .iter()
-        .map(|m| std::fs::read_to_string(format!("{}/all/{m}.rs", env!("CARGO_MANIFEST_DIR"))).unwrap())
+        .map(|m| {
+            std::fs::read_to_string(format!("{}/all/{m}.rs", env!("CARGO_MANIFEST_DIR"))).unwrap()
+        })
         .collect();
     let consts = include_str!(concat!(env!("OUT_DIR"), "/guests.rs"));
     for line in consts.lines().filter_map(|l| l.strip_prefix("pub const ")) {
         let name = line.split(':').next().unwrap();
-        assert!(sources.contains(&format!("guests::{name}")), "no test uses guests::{name}");
+        assert!(
+            sources.contains(&format!("guests::{name}")),
+            "no test uses guests::{name}"
+        );
     }
 }

@@ -17,9 +17,15 @@ async fn a_component_importing_the_file_system_is_rejected_with_the_imports_name
         panic!("a component importing wasi:filesystem was accepted");
     };
     assert!(message.contains("wasi:filesystem/types@0.2."), "{message}");
-    assert!(message.contains("wasi:filesystem/preopens@0.2."), "{message}");
+    assert!(
+        message.contains("wasi:filesystem/preopens@0.2."),
+        "{message}"
+    );
     let start = StartWorkflow::new("fs", "reader", &json!(null)).unwrap();
-    assert!(matches!(t.host.start(start).await, Err(Error::NotFound(_))), "the type must not be served");
+    assert!(
+        matches!(t.host.start(start).await, Err(Error::NotFound(_))),
+        "the type must not be served"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -29,11 +35,23 @@ async fn a_guest_that_never_yields_is_stopped_and_others_keep_running() {
     let t = TestHost::with_config(config).await.unwrap();
     t.deploy(guests::INFINITE_LOOP).await.unwrap();
     let spin = id("spin");
-    t.host.start(StartWorkflow::new("spin", "spin", &json!(null)).unwrap()).await.unwrap();
+    t.host
+        .start(StartWorkflow::new("spin", "spin", &json!(null)).unwrap())
+        .await
+        .unwrap();
     for i in 0..3 {
         let wf = format!("ok-{i}");
-        t.host.start(StartWorkflow::new(&wf, "ok", &json!(null)).unwrap()).await.unwrap();
-        let answer: u64 = t.host.result(&id(&wf)).await.unwrap().into_result().unwrap();
+        t.host
+            .start(StartWorkflow::new(&wf, "ok", &json!(null)).unwrap())
+            .await
+            .unwrap();
+        let answer: u64 = t
+            .host
+            .result(&id(&wf))
+            .await
+            .unwrap()
+            .into_result()
+            .unwrap();
         assert_eq!(answer, 42);
     }
     eventually("the deadlock is recorded", || async {
@@ -42,9 +60,16 @@ async fn a_guest_that_never_yields_is_stopped_and_others_keep_running() {
         )
     })
     .await;
-    assert_eq!(t.host.describe(&spin).await.unwrap().status, RunStatus::Running, "a deadlock fails the task, not the run");
+    assert_eq!(
+        t.host.describe(&spin).await.unwrap().status,
+        RunStatus::Running,
+        "a deadlock fails the task, not the run"
+    );
     t.host.terminate(&spin, "stuck").await.unwrap();
-    assert_eq!(t.host.result(&spin).await.unwrap(), Outcome::Terminated("stuck".into()));
+    assert_eq!(
+        t.host.result(&spin).await.unwrap(),
+        Outcome::Terminated("stuck".into())
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -53,13 +78,29 @@ async fn a_guest_over_its_memory_limit_fails_alone() {
     config.engine.memory_limit_bytes = 32 << 20;
     let t = TestHost::with_config(config).await.unwrap();
     t.deploy(guests::MEMORY_HOG).await.unwrap();
-    t.host.start(StartWorkflow::new("hog", "hog", &json!(null)).unwrap()).await.unwrap();
-    t.host.start(StartWorkflow::new("ok", "ok", &json!(null)).unwrap()).await.unwrap();
+    t.host
+        .start(StartWorkflow::new("hog", "hog", &json!(null)).unwrap())
+        .await
+        .unwrap();
+    t.host
+        .start(StartWorkflow::new("ok", "ok", &json!(null)).unwrap())
+        .await
+        .unwrap();
     let Outcome::Failed(failure) = t.host.result(&id("hog")).await.unwrap() else {
         panic!("the hog did not fail");
     };
     assert_eq!(failure.error_type, "KEEL-MEMORY");
-    assert!(failure.message.contains("memory limit of 32 MiB"), "{}", failure.message);
-    let answer: u64 = t.host.result(&id("ok")).await.unwrap().into_result().unwrap();
+    assert!(
+        failure.message.contains("memory limit of 32 MiB"),
+        "{}",
+        failure.message
+    );
+    let answer: u64 = t
+        .host
+        .result(&id("ok"))
+        .await
+        .unwrap()
+        .into_result()
+        .unwrap();
     assert_eq!(answer, 42);
 }

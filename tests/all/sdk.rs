@@ -25,55 +25,98 @@ async fn kinds(t: &TestHost, workflow_id: &str) -> Vec<&'static str> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn durable_timer_advances_workflow_time() {
     let t = sink().await;
-    let elapsed: u64 = run(&t, "t", "timers", json!(120)).await.into_result().unwrap();
+    let elapsed: u64 = run(&t, "t", "timers", json!(120))
+        .await
+        .into_result()
+        .unwrap();
     assert!(elapsed >= 120, "workflow time advanced only {elapsed} ms");
     assert_eq!(
         kinds(&t, "t").await,
-        ["WorkflowStarted", "TimerStarted", "ActivationCompleted", "TimerFired", "WorkflowCompleted", "ActivationCompleted"]
+        [
+            "WorkflowStarted",
+            "TimerStarted",
+            "ActivationCompleted",
+            "TimerFired",
+            "WorkflowCompleted",
+            "ActivationCompleted"
+        ]
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn randomness_and_std_are_seeded_per_run() {
     let t = sink().await;
-    let a: Value = run(&t, "r1", "random", json!(null)).await.into_result().unwrap();
-    let b: Value = run(&t, "r2", "random", json!(null)).await.into_result().unwrap();
+    let a: Value = run(&t, "r1", "random", json!(null))
+        .await
+        .into_result()
+        .unwrap();
+    let b: Value = run(&t, "r2", "random", json!(null))
+        .await
+        .into_result()
+        .unwrap();
     let sdk = a["sdk"].as_array().unwrap();
     assert_eq!(sdk.len(), 3);
     assert!(sdk[0] != sdk[1] && sdk[1] != sdk[2], "not random: {a}");
     assert_ne!(a["sdk"], b["sdk"], "two runs drew the same numbers");
-    assert!(a["std_now_ms"].as_u64().unwrap() > 1_600_000_000_000, "std time is not workflow time: {a}");
+    assert!(
+        a["std_now_ms"].as_u64().unwrap() > 1_600_000_000_000,
+        "std time is not workflow time: {a}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn activity_retries_with_backoff_until_it_succeeds() {
     let t = sink().await;
     let input = json!({"name": "x", "fail_times": 2, "max_attempts": 5, "non_retryable": false});
-    let result: String = run(&t, "ok", "activity-options", input).await.into_result().unwrap();
+    let result: String = run(&t, "ok", "activity-options", input)
+        .await
+        .into_result()
+        .unwrap();
     assert_eq!(result, "x succeeded on attempt 3");
     let history = t.host.history(&id("ok")).await.unwrap();
-    assert!(history.iter().any(|e| matches!(&e.event, Event::ActivityCompleted(c) if c.attempt == 3)));
+    assert!(
+        history
+            .iter()
+            .any(|e| matches!(&e.event, Event::ActivityCompleted(c) if c.attempt == 3))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn activity_fails_when_attempts_run_out_or_error_is_non_retryable() {
     let t = sink().await;
-    let exhausted = json!({"name": "x", "fail_times": 9, "max_attempts": 3, "non_retryable": false});
-    let result: String = run(&t, "out", "activity-options", exhausted).await.into_result().unwrap();
+    let exhausted =
+        json!({"name": "x", "fail_times": 9, "max_attempts": 3, "non_retryable": false});
+    let result: String = run(&t, "out", "activity-options", exhausted)
+        .await
+        .into_result()
+        .unwrap();
     assert_eq!(result, "failed: Transient: attempt 3 failed");
     let fatal = json!({"name": "x", "fail_times": 9, "max_attempts": 5, "non_retryable": true});
-    let result: String = run(&t, "fatal", "activity-options", fatal).await.into_result().unwrap();
+    let result: String = run(&t, "fatal", "activity-options", fatal)
+        .await
+        .into_result()
+        .unwrap();
     assert_eq!(result, "failed: Fatal: cannot go on");
     let history = t.host.history(&id("fatal")).await.unwrap();
-    assert!(history.iter().any(|e| matches!(&e.event, Event::ActivityFailed(f) if f.attempt == 1)));
+    assert!(
+        history
+            .iter()
+            .any(|e| matches!(&e.event, Event::ActivityFailed(f) if f.attempt == 1))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_activity_fails_with_the_registered_names() {
     let t = sink().await;
-    let message: String = run(&t, "u", "unknown-activity", json!(null)).await.into_result().unwrap();
+    let message: String = run(&t, "u", "unknown-activity", json!(null))
+        .await
+        .into_result()
+        .unwrap();
     assert!(message.contains("ActivityNotRegistered"), "{message}");
-    assert!(message.contains("no activity named 'no-such-activity'"), "{message}");
+    assert!(
+        message.contains("no activity named 'no-such-activity'"),
+        "{message}"
+    );
     assert!(message.contains("greet"), "{message}");
 }
 
@@ -81,15 +124,39 @@ async fn unknown_activity_fails_with_the_registered_names() {
 async fn signals_change_state_that_queries_read_and_conditions_wait_on() {
     let t = sink().await;
     let wf = id("s");
-    t.host.start(StartWorkflow::new("s", "signals", &json!(null)).unwrap()).await.unwrap();
-    t.host.signal(&wf, "add", Payload::json("a").unwrap()).await.unwrap();
-    t.host.signal(&wf, "add", Payload::json("b").unwrap()).await.unwrap();
-    let items: Vec<String> = t.host.query(&wf, "items", Payload::default()).await.unwrap().to_json().unwrap();
+    t.host
+        .start(StartWorkflow::new("s", "signals", &json!(null)).unwrap())
+        .await
+        .unwrap();
+    t.host
+        .signal(&wf, "add", Payload::json("a").unwrap())
+        .await
+        .unwrap();
+    t.host
+        .signal(&wf, "add", Payload::json("b").unwrap())
+        .await
+        .unwrap();
+    let items: Vec<String> = t
+        .host
+        .query(&wf, "items", Payload::default())
+        .await
+        .unwrap()
+        .to_json()
+        .unwrap();
     assert_eq!(items, ["a", "b"]);
-    t.host.signal(&wf, "finish", Payload::default()).await.unwrap();
+    t.host
+        .signal(&wf, "finish", Payload::default())
+        .await
+        .unwrap();
     let result: Vec<String> = t.host.result(&wf).await.unwrap().into_result().unwrap();
     assert_eq!(result, ["a", "b"]);
-    let after: Vec<String> = t.host.query(&wf, "items", Payload::default()).await.unwrap().to_json().unwrap();
+    let after: Vec<String> = t
+        .host
+        .query(&wf, "items", Payload::default())
+        .await
+        .unwrap()
+        .to_json()
+        .unwrap();
     assert_eq!(after, ["a", "b"], "a closed run answers queries by replay");
 }
 
@@ -97,12 +164,21 @@ async fn signals_change_state_that_queries_read_and_conditions_wait_on() {
 async fn cancellation_is_a_request_the_workflow_handles() {
     let t = sink().await;
     let wf = id("c");
-    t.host.start(StartWorkflow::new("c", "cancellable", &json!(null)).unwrap()).await.unwrap();
+    t.host
+        .start(StartWorkflow::new("c", "cancellable", &json!(null)).unwrap())
+        .await
+        .unwrap();
     t.host.cancel(&wf, "user asked").await.unwrap();
     let outcome = t.host.result(&wf).await.unwrap();
     assert!(matches!(outcome, Outcome::Cancelled(_)), "{outcome}");
     let kinds = kinds(&t, "c").await;
-    for kind in ["CancelRequested", "TimerCancelled", "ActivityScheduled", "ActivityCompleted", "WorkflowCancelled"] {
+    for kind in [
+        "CancelRequested",
+        "TimerCancelled",
+        "ActivityScheduled",
+        "ActivityCompleted",
+        "WorkflowCancelled",
+    ] {
         assert!(kinds.contains(&kind), "no {kind} in {kinds:?}");
     }
     let described = t.host.describe(&wf).await.unwrap();
@@ -112,18 +188,30 @@ async fn cancellation_is_a_request_the_workflow_handles() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn select_drops_the_losing_activity_which_is_cancelled() {
     let t = sink().await;
-    let result: String = run(&t, "sel", "cancel-activity", json!(30_000)).await.into_result().unwrap();
+    let result: String = run(&t, "sel", "cancel-activity", json!(30_000))
+        .await
+        .into_result()
+        .unwrap();
     assert_eq!(result, "timer won");
     let kinds = kinds(&t, "sel").await;
-    assert!(kinds.contains(&"ActivityCancelRequested") && kinds.contains(&"ActivityCancelled"), "{kinds:?}");
-    let fast: String = run(&t, "fast", "cancel-activity", json!(1)).await.into_result().unwrap();
+    assert!(
+        kinds.contains(&"ActivityCancelRequested") && kinds.contains(&"ActivityCancelled"),
+        "{kinds:?}"
+    );
+    let fast: String = run(&t, "fast", "cancel-activity", json!(1))
+        .await
+        .into_result()
+        .unwrap();
     assert_eq!(fast, "activity won");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spawned_tasks_interleave_deterministically() {
     let t = sink().await;
-    let result: Vec<u64> = run(&t, "sp", "spawn", json!(null)).await.into_result().unwrap();
+    let result: Vec<u64> = run(&t, "sp", "spawn", json!(null))
+        .await
+        .into_result()
+        .unwrap();
     assert_eq!(result, [1, 2, 3]);
 }
 

@@ -46,9 +46,12 @@ pub fn activities() -> Activities {
         .register_async("square", |_ctx: ActivityContext, i: u64| async move {
             Ok::<_, ActivityError>(i * i)
         })
-        .register_async("cleanup", |_ctx: ActivityContext, what: String| async move {
-            Ok::<_, ActivityError>(format!("cleaned up: {what}"))
-        })
+        .register_async(
+            "cleanup",
+            |_ctx: ActivityContext, what: String| async move {
+                Ok::<_, ActivityError>(format!("cleaned up: {what}"))
+            },
+        )
         .register_async("slow", |ctx: ActivityContext, ms: u64| async move {
             tokio::select! {
                 () = ctx.cancelled() => Err(ActivityError::cancelled()),
@@ -57,19 +60,32 @@ pub fn activities() -> Activities {
         })
         .register_async("flaky", |ctx: ActivityContext, input: Flaky| async move {
             if ctx.attempt() > input.fail_times {
-                return Ok(format!("{} succeeded on attempt {}", input.name, ctx.attempt()));
+                return Ok(format!(
+                    "{} succeeded on attempt {}",
+                    input.name,
+                    ctx.attempt()
+                ));
             }
             if input.non_retryable {
                 return Err(ActivityError::retryable("Fatal", "cannot go on"));
             }
-            Err(ActivityError::retryable("Transient", format!("attempt {} failed", ctx.attempt())))
+            Err(ActivityError::retryable(
+                "Transient",
+                format!("attempt {} failed", ctx.attempt()),
+            ))
         })
-        .register_async("do_purchase", |_ctx: ActivityContext, p: Purchase| async move {
-            Ok::<_, ActivityError>(format!("bought {} for {}", p.item_id, p.user_id))
-        })
-        .register_async("fetch_length", |_ctx: ActivityContext, text: String| async move {
-            Ok::<_, ActivityError>(text.len() as u64)
-        })
+        .register_async(
+            "do_purchase",
+            |_ctx: ActivityContext, p: Purchase| async move {
+                Ok::<_, ActivityError>(format!("bought {} for {}", p.item_id, p.user_id))
+            },
+        )
+        .register_async(
+            "fetch_length",
+            |_ctx: ActivityContext, text: String| async move {
+                Ok::<_, ActivityError>(text.len() as u64)
+            },
+        )
         .register_blocking("compute_digest", |_ctx: ActivityContext, text: String| {
             Ok::<_, ActivityError>(hex_sha256(text.as_bytes()))
         });
@@ -78,7 +94,10 @@ pub fn activities() -> Activities {
 
 /// Lower-case hex SHA-256.
 pub fn hex_sha256(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// A config for tests: fast task retries, a short deadlock timeout.
@@ -144,7 +163,10 @@ where
 {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while !condition().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting until {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }

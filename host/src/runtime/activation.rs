@@ -321,10 +321,10 @@ fn effect(core: &Arc<Core>, run: &Arc<RunHandle>, machine: &RunMachine, event: &
                 dispatch(core, task);
             }
         }
-        Event::ActivityCancelRequested(a) => {
-            if machine.cancellation_type(a.seq) != Some(CancellationType::Abandon) {
-                core.cancel_activity(run.id, a.seq);
-            }
+        Event::ActivityCancelRequested(a)
+            if machine.cancellation_type(a.seq) != Some(CancellationType::Abandon) =>
+        {
+            core.cancel_activity(run.id, a.seq);
         }
         _ => {}
     }

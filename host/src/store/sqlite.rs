@@ -242,7 +242,7 @@ fn apply_op(tx: &Connection, op: &Op, appended: &mut Vec<HistoryEvent>) -> Store
                 )
                 .optional()
                 .map_err(backend)?
-                .ok_or_else(|| StoreError::CheckFailed(Check::RunOpen(*run_id)))?;
+                .ok_or(StoreError::CheckFailed(Check::RunOpen(*run_id)))?;
             let mut insert = tx
                 .prepare_cached(
                     "INSERT INTO events (run_id, event_id, time_ms, body) VALUES (?1, ?2, ?3, ?4)",

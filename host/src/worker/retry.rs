@@ -9,8 +9,7 @@ pub(crate) fn next_delay_ms(policy: &RetryPolicy, attempt: u32, failure: &Failur
     if failure.non_retryable
         || policy
             .non_retryable_error_types
-            .iter()
-            .any(|t| *t == failure.error_type)
+            .contains(&failure.error_type)
         || (policy.maximum_attempts > 0 && attempt >= policy.maximum_attempts)
     {
         return None;

@@ -33,7 +33,11 @@ pub(crate) struct TimerService {
 impl TimerService {
     /// Start the service; it stops when `core` is gone or on `shutdown`.
     /// `core` may still be under construction: it is upgraded only to fire.
-    pub(crate) fn start(core: Weak<Core>, clock: Arc<dyn Clock>, shutdown: CancellationToken) -> Self {
+    pub(crate) fn start(
+        core: Weak<Core>,
+        clock: Arc<dyn Clock>,
+        shutdown: CancellationToken,
+    ) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(run(core, clock, shutdown, rx));
         TimerService { tx }

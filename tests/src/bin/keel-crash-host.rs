@@ -50,9 +50,18 @@ async fn main() -> anyhow::Result<()> {
             host.deploy(std::fs::read(guests::KITCHEN_SINK)?).await?;
             host.deploy(std::fs::read(guests::HELLO)?).await?;
             for i in 0..n {
-                host.start(StartWorkflow::new(&format!("timer-{i}"), "timers", &TIMER_MS)?).await?;
-                host.start(StartWorkflow::new(&format!("hello-{i}"), "hello", &format!("run {i}"))?)
-                    .await?;
+                host.start(StartWorkflow::new(
+                    &format!("timer-{i}"),
+                    "timers",
+                    &TIMER_MS,
+                )?)
+                .await?;
+                host.start(StartWorkflow::new(
+                    &format!("hello-{i}"),
+                    "hello",
+                    &format!("run {i}"),
+                )?)
+                .await?;
             }
             for i in 0..n {
                 let wf = id(&format!("timer-{i}"));
@@ -68,7 +77,10 @@ async fn main() -> anyhow::Result<()> {
         }
         "resume" => {
             let recovered = host.recovered();
-            println!("recovered {} {} {}", recovered.runs, recovered.timers, recovered.activities);
+            println!(
+                "recovered {} {} {}",
+                recovered.runs, recovered.timers, recovered.activities
+            );
             for i in 0..n {
                 for wf in [format!("timer-{i}"), format!("hello-{i}")] {
                     let outcome = host.result(&id(&wf)).await?;

@@ -4,9 +4,8 @@
 //! `example-fan-out [N]` (default 20; store file: `$KEEL_DB`, default
 //! `keel-fan-out.db`).
 
-use std::time::Instant;
-
 use anyhow::Context;
+use keel_host::clock::{Clock, SystemClock};
 use keel_host::history::Event;
 use keel_host::{Activities, ActivityContext, ActivityError, Host, StartWorkflow};
 
@@ -43,12 +42,12 @@ async fn main() -> anyhow::Result<()> {
         .await?;
     host.deploy(COMPONENT.to_vec()).await?;
 
-    let started = Instant::now();
+    let started_ms = SystemClock.now_ms();
     let start = StartWorkflow::new(&format!("fan-out-{}", std::process::id()), "fan-out", &n)?;
     let run = host.start(start.clone()).await?;
     println!("started {} as {run} with n={n}", start.workflow_id);
     let sum: u64 = host.result(&start.workflow_id).await?.into_result()?;
-    let elapsed = started.elapsed();
+    let elapsed_ms = SystemClock.now_ms().saturating_sub(started_ms);
     println!("result: sum of i*i for i in 0..{n} = {sum}");
 
     let history = host.history(&start.workflow_id).await?;
@@ -59,6 +58,6 @@ async fn main() -> anyhow::Result<()> {
         "history: {} events, {scheduled} ActivityScheduled, {completed} ActivityCompleted",
         history.len()
     );
-    println!("wall time from start to result: {elapsed:.2?}");
+    println!("wall time from start to result: {elapsed_ms} ms");
     Ok(())
 }

@@ -61,9 +61,17 @@ impl Workflow for OneClickBuy {
         let options = ActivityOptions::default()
             .start_to_close(Duration::from_secs(60))
             .cancellation(CancellationType::WaitCancellationCompleted);
-        let receipt = ctx.activity("do_purchase", &purchase, options).await?;
-        ctx.update(|s| s.status = Status::Completed);
-        Ok(receipt)
+        let receipt = ctx
+            .activity::<_, String>("do_purchase", &purchase, options)
+            .await;
+        ctx.update(|s| {
+            s.status = match &receipt {
+                Ok(_) => Status::Completed,
+                Err(e) if e.is_cancelled() => Status::Cancelled,
+                Err(_) => s.status,
+            }
+        });
+        receipt
     }
 
     fn handlers(handlers: &mut Handlers<Self>) {

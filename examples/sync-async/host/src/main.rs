@@ -6,9 +6,10 @@
 //! default `keel-sync-async.db`; blocking pool size:
 //! `$KEEL_BLOCKING_THREADS`, default 4).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
+use keel_host::clock::{Clock, SystemClock};
 use keel_host::{Activities, ActivityContext, ActivityError, Host, HostConfig, StartWorkflow};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -81,7 +82,7 @@ async fn main() -> anyhow::Result<()> {
         .await?;
     host.deploy(COMPONENT.to_vec()).await?;
 
-    let started = Instant::now();
+    let started_ms = SystemClock.now_ms();
     let start = StartWorkflow::new(
         &format!("sync-async-{}", std::process::id()),
         "sync-async",
@@ -98,8 +99,8 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "compute_digest (blocking) ran on the host's bounded pool of {threads} blocking \
          thread(s) while fetch_length (async) ran on the tokio runtime, concurrently; \
-         the run took {:.2?}",
-        started.elapsed()
+         the run took {} ms",
+        SystemClock.now_ms().saturating_sub(started_ms)
     );
     Ok(())
 }

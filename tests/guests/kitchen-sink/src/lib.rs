@@ -65,6 +65,10 @@ impl Workflow for Random {
             ctx.sleep(Duration::from_millis(1)).await?;
             sdk.push(ctx.random());
         }
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "shows that std time is workflow time here"
+        )]
         let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH);
         Ok(Draws {
             sdk,
