@@ -6,13 +6,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::{Clock, SystemClock};
-use crate::engine::{EngineConfig, LoadedComponent, WasmEngine};
+use crate::engine::{EngineConfig, WasmEngine};
 use crate::error::{Error, Result};
 use crate::history::{CancelRequested, Event, HistoryEvent, SignalReceived, WorkflowStarted};
 use crate::ids::{ComponentId, RunId, WorkflowId};
 use crate::runtime::{Core, QueryRequest, Recovered, RunHandle, activation, recover};
-use crate::store::{Batch, Check, Op, RunRecord, SqliteStore, Store, WorkflowTypeInfo};
-use crate::types::{Outcome, Payload, RunStatus};
+use crate::store::{
+    Batch, Check, ComponentSummary, Op, RunFilter, RunRecord, SqliteStore, Store, StoreError,
+    WorkflowTypeInfo,
+};
+use crate::types::{IdConflictPolicy, IdReusePolicy, Outcome, Payload, RunStatus};
 use crate::worker::Activities;
 
 /// Tunables of a host. The defaults suit the embedded store.
@@ -134,6 +137,63 @@ pub struct StartWorkflow {
     pub workflow_type: String,
     /// The run's argument (JSON for workflows written with keel-sdk).
     pub input: Payload,
+    /// What to do if the id's latest run is closed.
+    pub id_reuse: IdReusePolicy,
+    /// What to do if the id has an open run.
+    pub id_conflict: IdConflictPolicy,
+}
+
+/// The run a start request leads to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Started {
+    /// The run.
+    pub run_id: RunId,
+    /// False if an open run was returned instead (use-existing).
+    pub started: bool,
+}
+
+/// A timer not yet fired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PendingTimer {
+    /// Its sequence number.
+    pub seq: u32,
+    /// When it is due, ms since the epoch.
+    pub fire_at_ms: u64,
+}
+
+/// An activity not yet resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingActivity {
+    /// Its sequence number.
+    pub seq: u32,
+    /// The activity's name.
+    pub name: String,
+    /// The attempt running or due next, from 1.
+    pub attempt: u32,
+    /// When that attempt may start, ms since the epoch.
+    pub next_attempt_at_ms: u64,
+}
+
+/// A run's row with its pending work.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunDescription {
+    /// The run.
+    pub run: RunRecord,
+    /// Timers not yet fired.
+    pub pending_timers: Vec<PendingTimer>,
+    /// Activities not yet resolved.
+    pub pending_activities: Vec<PendingActivity>,
+    /// Why the run is parked, if it is.
+    pub parked: Option<String>,
+}
+
+/// A stored component and what it is current for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeploymentInfo {
+    /// The component and the types it serves.
+    pub component: ComponentSummary,
+    /// Types it is the current version of.
+    pub current_for: Vec<String>,
 }
 
 impl StartWorkflow {
@@ -150,7 +210,21 @@ impl StartWorkflow {
             workflow_id: WorkflowId::new(workflow_id)?,
             workflow_type: workflow_type.to_string(),
             input: Payload::json(input)?,
+            id_reuse: IdReusePolicy::default(),
+            id_conflict: IdConflictPolicy::default(),
         })
+    }
+
+    /// Set the id-reuse policy.
+    pub fn id_reuse(mut self, policy: IdReusePolicy) -> Self {
+        self.id_reuse = policy;
+        self
+    }
+
+    /// Set the id-conflict policy.
+    pub fn id_conflict(mut self, policy: IdConflictPolicy) -> Self {
+        self.id_conflict = policy;
+        self
     }
 }
 
@@ -238,13 +312,43 @@ impl Host {
         })
     }
 
-    /// Start a run of a workflow type on its current version.
+    /// Start a run of a workflow type on its current version, as the
+    /// start's id policies allow.
     ///
     /// # Errors
     /// [`Error::NotFound`] for an unknown type; [`Error::AlreadyExists`] if
-    /// the workflow id has an open run; [`Error::InvalidArgument`] for an
-    /// input over the payload limit.
-    pub async fn start(&self, start: StartWorkflow) -> Result<RunId> {
+    /// the id policies refuse; [`Error::InvalidArgument`] for an input over
+    /// the payload limit.
+    pub async fn start(&self, start: StartWorkflow) -> Result<Started> {
+        self.start_with(start, None).await
+    }
+
+    /// Signal the open run of the start's workflow id, or start a run (with
+    /// the signal as its first input) if none is open.
+    ///
+    /// # Errors
+    /// As [`Host::start`] and [`Host::signal`].
+    pub async fn signal_with_start(
+        &self,
+        start: StartWorkflow,
+        name: &str,
+        input: Payload,
+    ) -> Result<Started> {
+        if let Some(run) = self.core.open_run(&start.workflow_id) {
+            self.signal(&start.workflow_id, name, input).await?;
+            return Ok(Started {
+                run_id: run.id,
+                started: false,
+            });
+        }
+        self.start_with(start, Some((name, input))).await
+    }
+
+    async fn start_with(
+        &self,
+        start: StartWorkflow,
+        signal: Option<(&str, Payload)>,
+    ) -> Result<Started> {
         let component_id = self
             .core
             .current_version(&start.workflow_type)
@@ -255,23 +359,55 @@ impl Host {
                     list(&self.core.known_types())
                 ))
             })?;
-        let limit = self.core.config.engine.max_payload_bytes;
-        if start.input.len() > limit {
-            return Err(Error::InvalidArgument(format!(
-                "the input is {} bytes, over the limit of {limit} bytes",
-                start.input.len()
-            )));
+        self.check_payload("input", &start.input)?;
+        if let Some(open) = self.core.open_run(&start.workflow_id) {
+            match start.id_conflict {
+                IdConflictPolicy::Fail => {
+                    return Err(Error::AlreadyExists(format!(
+                        "workflow id {} already has an open run ({})",
+                        start.workflow_id, open.id
+                    )));
+                }
+                IdConflictPolicy::UseExisting => {
+                    return Ok(Started {
+                        run_id: open.id,
+                        started: false,
+                    });
+                }
+                IdConflictPolicy::TerminateExisting => {
+                    self.terminate(
+                        &start.workflow_id,
+                        "terminated by a new start (terminate-existing)",
+                    )
+                    .await?;
+                }
+            }
+        }
+        let mut events = Vec::new();
+        if let Some((name, input)) = signal {
+            let loaded = self.core.component(&component_id).await?;
+            let info = loaded.workflow_type(&start.workflow_type);
+            check_signal(info, &start.workflow_type, name)?;
+            self.check_payload("signal's input", &input)?;
+            events.push(Event::SignalReceived(SignalReceived {
+                name: name.to_string(),
+                input,
+            }));
         }
         let run_id = RunId::generate();
         let now = self.core.clock.now_ms();
-        let started = Event::WorkflowStarted(WorkflowStarted {
-            workflow_id: start.workflow_id.clone(),
-            workflow_type: start.workflow_type.clone(),
-            input: start.input,
-            component: component_id.clone(),
-            random_seed: run_id.seed(),
-        });
+        events.insert(
+            0,
+            Event::WorkflowStarted(WorkflowStarted {
+                workflow_id: start.workflow_id.clone(),
+                workflow_type: start.workflow_type.clone(),
+                input: start.input,
+                component: component_id.clone(),
+                random_seed: run_id.seed(),
+            }),
+        );
         let batch = Batch::default()
+            .check(Check::IdReusable(start.workflow_id.clone(), start.id_reuse))
             .op(Op::InsertRun(RunRecord {
                 run_id,
                 workflow_id: start.workflow_id.clone(),
@@ -285,9 +421,12 @@ impl Host {
             .op(Op::Append {
                 run_id,
                 time_ms: now,
-                events: vec![started],
+                events,
             });
-        let appended = self.core.store.commit(batch).await?;
+        let appended = self.core.store.commit(batch).await.map_err(|e| match e {
+            StoreError::CheckFailed(check) => Error::AlreadyExists(check.to_string()),
+            other => other.into(),
+        })?;
         let handle = RunHandle::new(
             run_id,
             start.workflow_id,
@@ -299,7 +438,10 @@ impl Host {
         handle.push_inputs(appended);
         self.core.insert_run(handle.clone());
         activation::wake(&self.core, &handle);
-        Ok(run_id)
+        Ok(Started {
+            run_id,
+            started: true,
+        })
     }
 
     /// Send signal `name` to the open run of `workflow_id`. It is recorded
@@ -310,14 +452,13 @@ impl Host {
     /// signal.
     pub async fn signal(&self, workflow_id: &WorkflowId, name: &str, input: Payload) -> Result<()> {
         let run = self.open_run(workflow_id)?;
-        let info = self.type_info(&run).await?;
-        if !info.signals.iter().any(|s| s == name) {
-            return Err(Error::NotFound(format!(
-                "workflow type '{}' has no signal '{name}' (it handles: {})",
-                info.name,
-                list(&info.signals)
-            )));
-        }
+        let loaded = self.core.component(&run.component).await?;
+        check_signal(
+            loaded.workflow_type(&run.workflow_type),
+            &run.workflow_type,
+            name,
+        )?;
+        self.check_payload("signal's input", &input)?;
         self.append_input(
             &run,
             Event::SignalReceived(SignalReceived {
@@ -452,12 +593,109 @@ impl Host {
         })
     }
 
-    /// The row of the latest run of `workflow_id`.
+    /// The latest run of `workflow_id`: status, version, times and pending
+    /// work.
     ///
     /// # Errors
     /// [`Error::NotFound`] if the workflow id has no run.
-    pub async fn describe(&self, workflow_id: &WorkflowId) -> Result<RunRecord> {
-        self.latest(workflow_id).await
+    pub async fn describe(&self, workflow_id: &WorkflowId) -> Result<RunDescription> {
+        let run = self.latest(workflow_id).await?;
+        let (timers, tasks) = self.core.store.pending(run.run_id).await?;
+        let parked = self
+            .core
+            .run(run.run_id)
+            .and_then(|handle| handle.mailbox().parked.clone());
+        Ok(RunDescription {
+            run,
+            pending_timers: timers
+                .into_iter()
+                .map(|t| PendingTimer {
+                    seq: t.seq,
+                    fire_at_ms: t.fire_at_ms,
+                })
+                .collect(),
+            pending_activities: tasks
+                .into_iter()
+                .map(|t| PendingActivity {
+                    seq: t.seq,
+                    name: t.name,
+                    attempt: t.attempt,
+                    next_attempt_at_ms: t.not_before_ms,
+                })
+                .collect(),
+            parked,
+        })
+    }
+
+    /// Runs matching `filter`, newest first.
+    ///
+    /// # Errors
+    /// The store failed.
+    pub async fn list(&self, filter: RunFilter) -> Result<Vec<RunRecord>> {
+        Ok(self.core.store.list_runs(filter).await?)
+    }
+
+    /// Every deployed component, oldest first, with the types it is current
+    /// for.
+    ///
+    /// # Errors
+    /// The store failed.
+    pub async fn deployments(&self) -> Result<Vec<DeploymentInfo>> {
+        let current = self.core.store.current_versions().await?;
+        Ok(self
+            .core
+            .store
+            .components()
+            .await?
+            .into_iter()
+            .map(|component| DeploymentInfo {
+                current_for: current
+                    .iter()
+                    .filter(|(_, id)| *id == component.id)
+                    .map(|(name, _)| name.clone())
+                    .collect(),
+                component,
+            })
+            .collect())
+    }
+
+    /// Make a deployed component the current version of `workflow_type`, for
+    /// new runs (a rollback when it is an earlier one). Open runs keep their
+    /// versions.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] if the component is not deployed or does not
+    /// serve the type.
+    pub async fn set_current(&self, workflow_type: &str, component: &ComponentId) -> Result<()> {
+        let record = self
+            .core
+            .store
+            .component(component)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("component {component} is not deployed")))?;
+        if !record
+            .workflow_types
+            .iter()
+            .any(|t| t.name == workflow_type)
+        {
+            let served: Vec<String> = record.workflow_types.into_iter().map(|t| t.name).collect();
+            return Err(Error::NotFound(format!(
+                "component {} does not serve workflow type '{workflow_type}' (it serves: {})",
+                component.short(),
+                list(&served)
+            )));
+        }
+        self.core
+            .store
+            .commit(Batch::default().op(Op::SetCurrent {
+                workflow_type: workflow_type.to_string(),
+                component: component.clone(),
+            }))
+            .await?;
+        self.core
+            .set_current_version(workflow_type.to_string(), component.clone());
+        tracing::info!(workflow_type, component = %component.short(), "current version set");
+        Ok(())
     }
 
     /// The full history of the latest run of `workflow_id`.
@@ -500,21 +738,15 @@ impl Host {
             .ok_or_else(|| Error::NotFound(format!("no workflow with id {workflow_id}")))
     }
 
-    async fn loaded(&self, component: &ComponentId) -> Result<Arc<LoadedComponent>> {
-        self.core.component(component).await
-    }
-
-    async fn type_info(&self, run: &RunHandle) -> Result<WorkflowTypeInfo> {
-        let loaded = self.loaded(&run.component).await?;
-        loaded
-            .workflow_type(&run.workflow_type)
-            .cloned()
-            .ok_or_else(|| {
-                Error::FailedPrecondition(format!(
-                    "component {} no longer serves workflow type '{}'",
-                    run.component, run.workflow_type
-                ))
-            })
+    fn check_payload(&self, what: &str, payload: &Payload) -> Result<()> {
+        let limit = self.core.config.engine.max_payload_bytes;
+        if payload.len() > limit {
+            return Err(Error::InvalidArgument(format!(
+                "the {what} is {} bytes, over the limit of {limit} bytes",
+                payload.len()
+            )));
+        }
+        Ok(())
     }
 
     async fn check_query(
@@ -523,7 +755,7 @@ impl Host {
         component: &ComponentId,
         name: &str,
     ) -> Result<()> {
-        let loaded = self.loaded(component).await?;
+        let loaded = self.core.component(component).await?;
         let info = loaded.workflow_type(workflow_type).ok_or_else(|| {
             Error::FailedPrecondition(format!(
                 "component {component} does not serve '{workflow_type}'"
@@ -540,15 +772,6 @@ impl Host {
 
     /// Record an input event for an open run and deliver it.
     async fn append_input(&self, run: &Arc<RunHandle>, event: Event) -> Result<()> {
-        if let Event::SignalReceived(signal) = &event {
-            let limit = self.core.config.engine.max_payload_bytes;
-            if signal.input.len() > limit {
-                return Err(Error::InvalidArgument(format!(
-                    "the signal's input is {} bytes, over the limit of {limit} bytes",
-                    signal.input.len()
-                )));
-            }
-        }
         let batch = Batch::default()
             .check(Check::RunOpen(run.id))
             .op(Op::Append {
@@ -570,6 +793,23 @@ impl Host {
         self.core.deliver(run.id, appended);
         Ok(())
     }
+}
+
+/// Whether `info` (the run's type, if its component still serves it)
+/// handles signal `name`.
+fn check_signal(info: Option<&WorkflowTypeInfo>, workflow_type: &str, name: &str) -> Result<()> {
+    let info = info.ok_or_else(|| {
+        Error::FailedPrecondition(format!(
+            "the run's component no longer serves '{workflow_type}'"
+        ))
+    })?;
+    if info.signals.iter().any(|s| s == name) {
+        return Ok(());
+    }
+    Err(Error::NotFound(format!(
+        "workflow type '{workflow_type}' has no signal '{name}' (it handles: {})",
+        list(&info.signals)
+    )))
 }
 
 fn list(items: &[String]) -> String {

@@ -26,6 +26,9 @@
 
 #![deny(missing_docs)]
 
+pub mod api;
+pub mod cli;
+pub mod client;
 pub mod clock;
 pub mod engine;
 pub mod error;
@@ -40,9 +43,12 @@ pub mod types;
 pub mod worker;
 
 pub use crate::error::{Error, Result};
-pub use crate::host::{Deployment, Host, HostBuilder, HostConfig, StartWorkflow};
+pub use crate::host::{
+    Deployment, DeploymentInfo, Host, HostBuilder, HostConfig, PendingActivity, PendingTimer,
+    RunDescription, StartWorkflow, Started,
+};
 pub use crate::ids::{ComponentId, RunId, WorkflowId};
 pub use crate::replayer::{ReplayError, Replayer};
 pub use crate::runtime::Recovered;
-pub use crate::types::{Failure, Outcome, Payload, RunStatus};
+pub use crate::types::{Failure, IdConflictPolicy, IdReusePolicy, Outcome, Payload, RunStatus};
 pub use crate::worker::{Activities, ActivityContext, ActivityError, ActivityInfo};

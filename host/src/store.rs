@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::history::{ActivityOptions, Event, HistoryEvent};
 use crate::ids::{ComponentId, RunId, WorkflowId};
-use crate::types::{Outcome, Payload, RunStatus};
+use crate::types::{IdReusePolicy, Outcome, Payload, RunStatus};
 
 pub use sqlite::SqliteStore;
 
@@ -110,6 +110,8 @@ pub enum Check {
     TimerPending(RunId, u32),
     /// The activity task is still pending.
     TaskPending(RunId, u32),
+    /// The workflow id's latest run (if any) lets `policy` start another.
+    IdReusable(WorkflowId, IdReusePolicy),
 }
 
 impl std::fmt::Display for Check {
@@ -118,6 +120,16 @@ impl std::fmt::Display for Check {
             Check::RunOpen(run) => write!(f, "run {run} is not open"),
             Check::TimerPending(run, seq) => write!(f, "timer {seq} of {run} is not pending"),
             Check::TaskPending(run, seq) => write!(f, "activity {seq} of {run} is not pending"),
+            Check::IdReusable(id, IdReusePolicy::RejectDuplicate) => {
+                write!(
+                    f,
+                    "workflow id {id} was used before and its reuse policy rejects duplicates"
+                )
+            }
+            Check::IdReusable(id, _) => write!(
+                f,
+                "workflow id {id} last completed successfully and its reuse policy allows only failed ones to be reused"
+            ),
         }
     }
 }
@@ -221,6 +233,34 @@ pub struct ComponentRecord {
     pub workflow_types: Vec<WorkflowTypeInfo>,
 }
 
+/// Which runs to list, newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunFilter {
+    /// Only this workflow type.
+    pub workflow_type: Option<String>,
+    /// Only this status.
+    pub status: Option<RunStatus>,
+    /// Only runs started at or after this time, ms since the epoch.
+    pub started_after_ms: Option<u64>,
+    /// Only runs started before this time.
+    pub started_before_ms: Option<u64>,
+    /// Only runs older than this one (the previous page's last run).
+    pub before: Option<(u64, RunId)>,
+    /// At most this many.
+    pub limit: usize,
+}
+
+/// A stored component without its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComponentSummary {
+    /// Its id.
+    pub id: ComponentId,
+    /// The types it serves.
+    pub workflow_types: Vec<WorkflowTypeInfo>,
+    /// When it was first deployed.
+    pub created_at_ms: u64,
+}
+
 /// Durable storage of runs, histories, timers, activity tasks and
 /// components.
 #[async_trait]
@@ -246,6 +286,15 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every pending activity task.
     async fn tasks(&self) -> StoreResult<Vec<ActivityTask>>;
+
+    /// Runs matching `filter`, newest first.
+    async fn list_runs(&self, filter: RunFilter) -> StoreResult<Vec<RunRecord>>;
+
+    /// The pending timers and activity tasks of one run.
+    async fn pending(&self, run: RunId) -> StoreResult<(Vec<TimerRecord>, Vec<ActivityTask>)>;
+
+    /// Every stored component, oldest first.
+    async fn components(&self) -> StoreResult<Vec<ComponentSummary>>;
 
     /// A stored component.
     async fn component(&self, id: &ComponentId) -> StoreResult<Option<ComponentRecord>>;

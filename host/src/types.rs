@@ -251,3 +251,27 @@ impl fmt::Display for Outcome {
         }
     }
 }
+
+/// What starting a workflow id whose latest run is closed does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IdReusePolicy {
+    /// Start a new run whatever the last one did.
+    #[default]
+    AllowDuplicate,
+    /// Start a new run only if the last one did not complete successfully.
+    AllowDuplicateFailedOnly,
+    /// Never reuse a workflow id.
+    RejectDuplicate,
+}
+
+/// What starting a workflow id that has an open run does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IdConflictPolicy {
+    /// Refuse with [`Error::AlreadyExists`].
+    #[default]
+    Fail,
+    /// Return the open run instead of starting one.
+    UseExisting,
+    /// Terminate the open run, then start a new one.
+    TerminateExisting,
+}

@@ -36,9 +36,8 @@ async fn malformed_json_is_refused_and_a_mistyped_input_fails_the_run_clearly() 
         "{err}"
     );
     let start = StartWorkflow {
-        workflow_id: id("bad"),
-        workflow_type: "bad-payload".into(),
         input: Payload::parse_json("{\"m\": 1}").unwrap(),
+        ..StartWorkflow::new("bad", "bad-payload", &json!(null)).unwrap()
     };
     t.host.start(start).await.unwrap();
     let Outcome::Failed(failure) = t.host.result(&id("bad")).await.unwrap() else {

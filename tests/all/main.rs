@@ -1,5 +1,7 @@
 //! Keel's end-to-end tests: real components on a real host and SQLite store.
 
+mod api;
+mod cli;
 mod crash;
 mod errors;
 mod examples;
@@ -10,12 +12,12 @@ mod sdk;
 /// Every component the build script produces is used by some test.
 #[test]
 fn every_guest_has_a_test() {
-    let sources: String = ["crash", "errors", "examples", "replay", "sandbox", "sdk"]
-        .iter()
-        .map(|m| {
-            std::fs::read_to_string(format!("{}/all/{m}.rs", env!("CARGO_MANIFEST_DIR"))).unwrap()
-        })
-        .collect();
+    let sources: String = [
+        "api", "cli", "crash", "errors", "examples", "replay", "sandbox", "sdk",
+    ]
+    .iter()
+    .map(|m| std::fs::read_to_string(format!("{}/all/{m}.rs", env!("CARGO_MANIFEST_DIR"))).unwrap())
+    .collect();
     let consts = include_str!(concat!(env!("OUT_DIR"), "/guests.rs"));
     for line in consts.lines().filter_map(|l| l.strip_prefix("pub const ")) {
         let name = line.split(':').next().unwrap();

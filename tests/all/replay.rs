@@ -63,7 +63,8 @@ async fn a_recorded_history_replays_to_the_recorded_outcome() {
         .host
         .start(StartWorkflow::new("r", "random", &json!(null)).unwrap())
         .await
-        .unwrap();
+        .unwrap()
+        .run_id;
     let recorded = t.host.result(&id("r")).await.unwrap();
     let history = t.host.history(&id("r")).await.unwrap();
     let bytes = std::fs::read(guests::KITCHEN_SINK).unwrap();
@@ -89,7 +90,8 @@ async fn the_replayer_names_the_event_where_changed_code_parts_from_history() {
         .host
         .start(StartWorkflow::new("t", "timers", &10).unwrap())
         .await
-        .unwrap();
+        .unwrap()
+        .run_id;
     t.host.result(&id("t")).await.unwrap();
     let history = t.host.history(&id("t")).await.unwrap();
     let v2 = std::fs::read(guests::KITCHEN_SINK_V2).unwrap();
@@ -149,7 +151,10 @@ async fn a_host_parks_a_non_deterministic_run_without_losing_it() {
         parked.contains("KEEL-ND001") && parked.contains("event 2"),
         "{parked}"
     );
-    assert_eq!(host.describe(&wf).await.unwrap().status, RunStatus::Running);
+    assert_eq!(
+        host.describe(&wf).await.unwrap().run.status,
+        RunStatus::Running
+    );
     let history = host.history(&wf).await.unwrap();
     assert!(
         history

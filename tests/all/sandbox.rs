@@ -61,7 +61,7 @@ async fn a_guest_that_never_yields_is_stopped_and_others_keep_running() {
     })
     .await;
     assert_eq!(
-        t.host.describe(&spin).await.unwrap().status,
+        t.host.describe(&spin).await.unwrap().run.status,
         RunStatus::Running,
         "a deadlock fails the task, not the run"
     );

@@ -182,7 +182,7 @@ async fn cancellation_is_a_request_the_workflow_handles() {
         assert!(kinds.contains(&kind), "no {kind} in {kinds:?}");
     }
     let described = t.host.describe(&wf).await.unwrap();
-    assert_eq!(described.status.as_str(), "cancelled");
+    assert_eq!(described.run.status.as_str(), "cancelled");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

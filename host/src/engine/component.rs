@@ -112,10 +112,17 @@ fn is_core_module(bytes: &[u8]) -> bool {
     bytes.len() >= 8 && bytes[..4] == *b"\0asm" && bytes[4..8] == [1, 0, 0, 0]
 }
 
-/// An error with its causes on one line.
+/// An error with its causes on one line (wasmtime's messages may span
+/// several).
 pub(crate) fn flatten(err: &wasmtime::Error) -> String {
     err.chain()
-        .map(ToString::to_string)
+        .map(|cause| {
+            cause
+                .to_string()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
         .collect::<Vec<_>>()
         .join(": ")
 }

@@ -13,10 +13,10 @@ use tokio::sync::{mpsc, oneshot};
 use crate::history::{Event, HistoryEvent};
 use crate::ids::{ComponentId, RunId, WorkflowId};
 use crate::store::{
-    ActivityTask, Batch, Check, ComponentRecord, Op, RunRecord, Store, StoreError, StoreResult,
-    TimerRecord, WorkflowTypeInfo,
+    ActivityTask, Batch, Check, ComponentRecord, ComponentSummary, Op, RunFilter, RunRecord, Store,
+    StoreError, StoreResult, TimerRecord, WorkflowTypeInfo,
 };
-use crate::types::{Payload, RunStatus};
+use crate::types::{IdReusePolicy, Payload, RunStatus};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts them.
 const MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/0001_init.sql")];
@@ -184,6 +184,21 @@ fn apply(tx: &Connection, batch: &Batch) -> StoreResult<Vec<HistoryEvent>> {
                 params![run.to_string(), seq],
                 |r| r.get(0),
             ),
+            Check::IdReusable(workflow_id, policy) => tx
+                .query_row(
+                    "SELECT status FROM runs WHERE workflow_id = ?1
+                     ORDER BY created_at_ms DESC, run_id DESC LIMIT 1",
+                    params![workflow_id.as_str()],
+                    |r| r.get::<_, String>(0),
+                )
+                .optional()
+                .map(|last| match (policy, last.as_deref()) {
+                    (_, None) | (IdReusePolicy::AllowDuplicate, _) => true,
+                    (IdReusePolicy::AllowDuplicateFailedOnly, Some(status)) => {
+                        status != "completed"
+                    }
+                    (IdReusePolicy::RejectDuplicate, Some(_)) => false,
+                }),
         }
         .map_err(backend)?;
         if !holds {
@@ -406,6 +421,34 @@ fn run_record(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
     })
 }
 
+fn timer_record(row: &Row<'_>) -> rusqlite::Result<TimerRecord> {
+    Ok(TimerRecord {
+        run_id: decode(row.get(0)?)?,
+        seq: row.get(1)?,
+        fire_at_ms: row.get(2)?,
+    })
+}
+
+const TASK_COLUMNS: &str = "run_id, seq, workflow_id, name, input, options, attempt, scheduled_at_ms, \
+     not_before_ms, heartbeat";
+
+fn task_record(row: &Row<'_>) -> rusqlite::Result<ActivityTask> {
+    let options: String = row.get(5)?;
+    let heartbeat: Option<Vec<u8>> = row.get(9)?;
+    Ok(ActivityTask {
+        run_id: decode(row.get(0)?)?,
+        seq: row.get(1)?,
+        workflow_id: decode::<WorkflowId>(row.get(2)?)?,
+        name: row.get(3)?,
+        input: Payload::from_bytes(row.get(4)?),
+        options: decode_json(&options)?,
+        attempt: row.get(6)?,
+        scheduled_at_ms: row.get(7)?,
+        not_before_ms: row.get(8)?,
+        heartbeat: heartbeat.map(Payload::from_bytes),
+    })
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn commit(&self, batch: Batch) -> StoreResult<Vec<HistoryEvent>> {
@@ -478,13 +521,7 @@ impl Store for SqliteStore {
     async fn timers(&self) -> StoreResult<Vec<TimerRecord>> {
         self.read(|conn| {
             let mut stmt = conn.prepare("SELECT run_id, seq, fire_at_ms FROM timers")?;
-            let rows = stmt.query_map([], |row| {
-                Ok(TimerRecord {
-                    run_id: decode(row.get(0)?)?,
-                    seq: row.get(1)?,
-                    fire_at_ms: row.get(2)?,
-                })
-            })?;
+            let rows = stmt.query_map([], timer_record)?;
             rows.collect()
         })
         .await
@@ -492,25 +529,77 @@ impl Store for SqliteStore {
 
     async fn tasks(&self) -> StoreResult<Vec<ActivityTask>> {
         self.read(|conn| {
+            let mut stmt = conn.prepare(&format!("SELECT {TASK_COLUMNS} FROM activity_tasks"))?;
+            let rows = stmt.query_map([], task_record)?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn list_runs(&self, filter: RunFilter) -> StoreResult<Vec<RunRecord>> {
+        self.read(move |conn| {
+            let (before_time, before_run) =
+                filter.before.map_or((i64::MAX, String::new()), |(t, r)| {
+                    (i64::try_from(t).unwrap_or(i64::MAX), r.to_string())
+                });
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {RUN_COLUMNS} FROM runs
+                 WHERE (?1 IS NULL OR workflow_type = ?1)
+                   AND (?2 IS NULL OR status = ?2)
+                   AND (?3 IS NULL OR created_at_ms >= ?3)
+                   AND (?4 IS NULL OR created_at_ms < ?4)
+                   AND (created_at_ms < ?5 OR (created_at_ms = ?5 AND run_id < ?6) OR ?6 = '')
+                 ORDER BY created_at_ms DESC, run_id DESC
+                 LIMIT ?7"
+            ))?;
+            let rows = stmt.query_map(
+                params![
+                    filter.workflow_type,
+                    filter.status.map(RunStatus::as_str),
+                    filter.started_after_ms,
+                    filter.started_before_ms,
+                    before_time,
+                    before_run,
+                    filter.limit,
+                ],
+                run_record,
+            )?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn pending(&self, run: RunId) -> StoreResult<(Vec<TimerRecord>, Vec<ActivityTask>)> {
+        self.read(move |conn| {
+            let run = run.to_string();
+            let timers = conn
+                .prepare_cached(
+                    "SELECT run_id, seq, fire_at_ms FROM timers WHERE run_id = ?1 ORDER BY seq",
+                )?
+                .query_map(params![run], timer_record)?
+                .collect::<rusqlite::Result<_>>()?;
+            let tasks = conn
+                .prepare_cached(&format!(
+                    "SELECT {TASK_COLUMNS} FROM activity_tasks WHERE run_id = ?1 ORDER BY seq"
+                ))?
+                .query_map(params![run], task_record)?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok((timers, tasks))
+        })
+        .await
+    }
+
+    async fn components(&self) -> StoreResult<Vec<ComponentSummary>> {
+        self.read(|conn| {
             let mut stmt = conn.prepare(
-                "SELECT run_id, seq, workflow_id, name, input, options, attempt, scheduled_at_ms,
-                        not_before_ms, heartbeat
-                 FROM activity_tasks",
+                "SELECT id, workflow_types, created_at_ms FROM components ORDER BY created_at_ms, id",
             )?;
             let rows = stmt.query_map([], |row| {
-                let options: String = row.get(5)?;
-                let heartbeat: Option<Vec<u8>> = row.get(9)?;
-                Ok(ActivityTask {
-                    run_id: decode(row.get(0)?)?,
-                    seq: row.get(1)?,
-                    workflow_id: decode::<WorkflowId>(row.get(2)?)?,
-                    name: row.get(3)?,
-                    input: Payload::from_bytes(row.get(4)?),
-                    options: decode_json(&options)?,
-                    attempt: row.get(6)?,
-                    scheduled_at_ms: row.get(7)?,
-                    not_before_ms: row.get(8)?,
-                    heartbeat: heartbeat.map(Payload::from_bytes),
+                let types: String = row.get(1)?;
+                Ok(ComponentSummary {
+                    id: decode(row.get(0)?)?,
+                    workflow_types: decode_json(&types)?,
+                    created_at_ms: row.get(2)?,
                 })
             })?;
             rows.collect()

@@ -1,13 +1,22 @@
-//! Runs the one-click-buy workflow on the embedded SQLite store and shows
-//! queries, signals, a durable timer and cancellation: run A is queried,
-//! has its purchase replaced by a signal and completes after its 10-second
-//! grace period; run B is cancelled during the grace period, so nothing is
-//! bought. Both histories are printed at the end. Usage:
-//! `example-one-click-buy` (store file: `$KEEL_DB`, default
-//! `keel-one-click-buy.db`).
+//! The one-click-buy example's host, in two modes:
+//!
+//! - `example-one-click-buy` runs the one-click-buy workflow on the
+//!   embedded SQLite store and shows queries, signals, a durable timer and
+//!   cancellation: run A is queried, has its purchase replaced by a signal
+//!   and completes after its 10-second grace period; run B is cancelled
+//!   during the grace period, so nothing is bought. Both histories are
+//!   printed at the end (store file: `$KEEL_DB`, default
+//!   `keel-one-click-buy.db`).
+//! - `example-one-click-buy server --db keel.db --listen 127.0.0.1:7233`
+//!   serves the gRPC API with this example's component deployed and its
+//!   `do_purchase` activity registered, until SIGINT or SIGTERM; drive it
+//!   with `keel` (e.g. `keel workflow start one-click-buy --id b1 --input
+//!   '{"item_id":"socks","user_id":"alice"}'`).
 
 use std::time::Duration;
 
+use clap::{Parser, Subcommand};
+use keel_host::cli::ServerArgs;
 use keel_host::{
     Activities, ActivityContext, ActivityError, Host, Outcome, Payload, StartWorkflow, WorkflowId,
 };
@@ -15,6 +24,26 @@ use serde::{Deserialize, Serialize};
 
 /// The workflow component, built from `examples/one-click-buy/workflow`.
 const COMPONENT: &[u8] = include_bytes!(env!("KEEL_GUEST_EXAMPLE_ONE_CLICK_BUY_WORKFLOW"));
+
+/// Runs the one-click-buy workflow (a query, a signal, a 10-second durable
+/// timer and a cancellation) with its native `do_purchase` activity on the
+/// embedded SQLite store (store file: `$KEEL_DB`, default
+/// `keel-one-click-buy.db`), or serves it over gRPC with `server`.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// The modes other than the demo.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the gRPC API with this example's component deployed and its
+    /// `do_purchase` activity registered, until SIGINT or SIGTERM; drive it
+    /// with `keel`.
+    Server(ServerArgs),
+}
 
 /// What to buy, and for whom (the workflow's input and signal payload).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -47,6 +76,26 @@ async fn do_purchase(ctx: ActivityContext, purchase: Purchase) -> Result<String,
     }
 }
 
+/// The activities the one-click-buy workflow calls.
+fn activities() -> Activities {
+    let mut activities = Activities::new();
+    activities.register_async("do_purchase", do_purchase);
+    activities
+}
+
+/// Logs filtered by `RUST_LOG` (default `info`): on stdout for the demo, on
+/// stderr for the server (whose stdout carries `listening on ADDR`).
+fn init_logs(server: bool) {
+    let logs = tracing_subscriber::fmt().with_env_filter(
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+    );
+    if server {
+        logs.with_writer(std::io::stderr).init();
+    } else {
+        logs.init();
+    }
+}
+
 /// Prints the history of the latest run of `workflow_id`, one event a line.
 async fn print_history(host: &Host, workflow_id: &WorkflowId) -> anyhow::Result<()> {
     println!("history of {workflow_id}:");
@@ -58,18 +107,27 @@ async fn print_history(host: &Host, workflow_id: &WorkflowId) -> anyhow::Result<
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    match Cli::parse().command {
+        Some(Command::Server(args)) => {
+            init_logs(true);
+            keel_host::cli::serve(args, activities(), &[COMPONENT]).await?;
+            Ok(())
+        }
+        None => {
+            init_logs(false);
+            demo().await
+        }
+    }
+}
+
+/// Runs A (query, signal, timer) and B (cancelled), then prints both
+/// histories.
+async fn demo() -> anyhow::Result<()> {
     let db = std::env::var("KEEL_DB").unwrap_or_else(|_| "keel-one-click-buy.db".into());
 
-    let mut activities = Activities::new();
-    activities.register_async("do_purchase", do_purchase);
     let host = Host::builder()
         .sqlite(&db)
-        .activities(activities)
+        .activities(activities())
         .build()
         .await?;
     let deployment = host.deploy(COMPONENT.to_vec()).await?;
@@ -82,7 +140,7 @@ async fn main() -> anyhow::Result<()> {
         "one-click-buy",
         &Purchase::new("socks", "alice"),
     )?;
-    let run = host.start(a.clone()).await?;
+    let run = host.start(a.clone()).await?.run_id;
     println!("\n[A] started {} as {run}: alice buys socks", a.workflow_id);
     let status: String = host
         .query(&a.workflow_id, "current_status", Payload::json(&())?)
@@ -106,7 +164,7 @@ async fn main() -> anyhow::Result<()> {
         "one-click-buy",
         &Purchase::new("hat", "bob"),
     )?;
-    let run = host.start(b.clone()).await?;
+    let run = host.start(b.clone()).await?.run_id;
     println!("\n[B] started {} as {run}: bob buys a hat", b.workflow_id);
     host.cancel(&b.workflow_id, "bob changed his mind").await?;
     println!("[B] cancel requested during the grace period");

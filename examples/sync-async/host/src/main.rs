@@ -1,14 +1,24 @@
-//! Runs the sync-async workflow on the embedded SQLite store: an async
-//! activity (`fetch_length`, which awaits "I/O" on the tokio runtime) runs
-//! next to a blocking one (`compute_digest`, CPU-bound work that the host
-//! runs on its bounded pool of blocking threads, so it never stalls the
-//! event loop). Usage: `example-sync-async [TEXT]` (store file: `$KEEL_DB`,
-//! default `keel-sync-async.db`; blocking pool size:
-//! `$KEEL_BLOCKING_THREADS`, default 4).
+//! The sync-async example's host, in two modes:
+//!
+//! - `example-sync-async [TEXT]` runs the sync-async workflow on the
+//!   embedded SQLite store: an async activity (`fetch_length`, which awaits
+//!   "I/O" on the tokio runtime) runs next to a blocking one
+//!   (`compute_digest`, CPU-bound work that the host runs on its bounded
+//!   pool of blocking threads, so it never stalls the event loop) (store
+//!   file: `$KEEL_DB`, default `keel-sync-async.db`; blocking pool size:
+//!   `$KEEL_BLOCKING_THREADS`, default 4).
+//! - `example-sync-async server --db keel.db --listen 127.0.0.1:7233`
+//!   serves the gRPC API with this example's component deployed and its
+//!   `fetch_length` and `compute_digest` activities registered, until
+//!   SIGINT or SIGTERM; drive it with `keel` (e.g. `keel workflow start
+//!   sync-async --id s1 --input '"some text"'`; pool size:
+//!   `--blocking-threads`).
 
 use std::time::Duration;
 
 use anyhow::Context;
+use clap::{Parser, Subcommand};
+use keel_host::cli::ServerArgs;
 use keel_host::clock::{Clock, SystemClock};
 use keel_host::{Activities, ActivityContext, ActivityError, Host, HostConfig, StartWorkflow};
 use serde::Deserialize;
@@ -16,6 +26,30 @@ use sha2::{Digest, Sha256};
 
 /// The workflow component, built from `examples/sync-async/workflow`.
 const COMPONENT: &[u8] = include_bytes!(env!("KEEL_GUEST_EXAMPLE_SYNC_ASYNC_WORKFLOW"));
+
+/// Runs the sync-async workflow, an async activity next to a blocking one on
+/// the bounded pool, on the embedded SQLite store (store file: `$KEEL_DB`,
+/// default `keel-sync-async.db`; blocking pool size:
+/// `$KEEL_BLOCKING_THREADS`, default 4), or serves it over gRPC with
+/// `server`.
+#[derive(Debug, Parser)]
+#[command(version, args_conflicts_with_subcommands = true)]
+struct Cli {
+    /// The text whose length and digest the activities compute.
+    #[arg(default_value = "Keel runs durable workflows")]
+    text: String,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// The modes other than the demo.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the gRPC API with this example's component deployed and its
+    /// `fetch_length` and `compute_digest` activities registered, until
+    /// SIGINT or SIGTERM; drive it with `keel`.
+    Server(ServerArgs),
+}
 
 /// The workflow's result.
 #[derive(Debug, Deserialize)]
@@ -54,30 +88,56 @@ fn blocking_threads() -> anyhow::Result<usize> {
     }
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
-    let text = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "Keel runs durable workflows".into());
-    let db = std::env::var("KEEL_DB").unwrap_or_else(|_| "keel-sync-async.db".into());
-    let threads = blocking_threads()?;
-
+/// The activities the sync-async workflow calls.
+fn activities() -> Activities {
     let mut activities = Activities::new();
     activities
         .register_async("fetch_length", fetch_length)
         .register_blocking("compute_digest", compute_digest);
+    activities
+}
+
+/// Logs filtered by `RUST_LOG` (default `info`): on stdout for the demo, on
+/// stderr for the server (whose stdout carries `listening on ADDR`).
+fn init_logs(server: bool) {
+    let logs = tracing_subscriber::fmt().with_env_filter(
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+    );
+    if server {
+        logs.with_writer(std::io::stderr).init();
+    } else {
+        logs.init();
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Server(args)) => {
+            init_logs(true);
+            keel_host::cli::serve(args, activities(), &[COMPONENT]).await?;
+            Ok(())
+        }
+        None => {
+            init_logs(false);
+            demo(&cli.text).await
+        }
+    }
+}
+
+/// Runs the workflow on `text` and prints its report and timing.
+async fn demo(text: &str) -> anyhow::Result<()> {
+    let db = std::env::var("KEEL_DB").unwrap_or_else(|_| "keel-sync-async.db".into());
+    let threads = blocking_threads()?;
+
     let host = Host::builder()
         .sqlite(&db)
         .config(HostConfig {
             blocking_threads: threads,
             ..Default::default()
         })
-        .activities(activities)
+        .activities(activities())
         .build()
         .await?;
     host.deploy(COMPONENT.to_vec()).await?;
@@ -86,9 +146,9 @@ async fn main() -> anyhow::Result<()> {
     let start = StartWorkflow::new(
         &format!("sync-async-{}", std::process::id()),
         "sync-async",
-        &text,
+        text,
     )?;
-    let run = host.start(start.clone()).await?;
+    let run = host.start(start.clone()).await?.run_id;
     println!("started {} as {run} with text {text:?}", start.workflow_id);
     let report: Report = host
         .result(&start.workflow_id)

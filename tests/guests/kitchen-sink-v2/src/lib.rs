@@ -1,6 +1,7 @@
 //! Test guest: a changed version of kitchen-sink for non-determinism tests.
 //! Its `timers` calls the `greet` activity before sleeping, so replaying a
-//! kitchen-sink `timers` history with it diverges; `signals` is unchanged.
+//! kitchen-sink `timers` history with it diverges; `signals` only marks its
+//! result.
 
 use std::time::Duration;
 
@@ -26,7 +27,8 @@ impl Workflow for Timers {
     }
 }
 
-/// `signals`, as in kitchen-sink: collects `add` signals until `finish`.
+/// `signals`, as in kitchen-sink but marked: collects `add` signals until
+/// `finish`, then appends "v2" so tests can tell which version ran.
 #[derive(Default)]
 pub struct Signals {
     items: Vec<String>,
@@ -40,7 +42,9 @@ impl Workflow for Signals {
 
     async fn run(ctx: WorkflowContext<Self>, (): ()) -> Result<Vec<String>> {
         ctx.wait_condition(|s| s.done).await?;
-        Ok(ctx.state().items.clone())
+        let mut items = ctx.state().items.clone();
+        items.push("v2".into());
+        Ok(items)
     }
 
     fn handlers(handlers: &mut Handlers<Self>) {

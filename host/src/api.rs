@@ -1,0 +1,93 @@
+//! The gRPC API (tonic): the workflow and deployment services over a
+//! [`Host`], and the server that carries them. Generated protobuf types stay
+//! inside this module; `convert` maps them to domain types.
+
+pub(crate) mod convert;
+mod deployments;
+mod workflows;
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use tokio::net::TcpListener;
+use tonic::transport::server::TcpIncoming;
+
+use crate::error::{Error, Result};
+use crate::host::Host;
+
+/// Code generated from `proto/keel/v1/workflow.proto`.
+pub(crate) mod proto {
+    #![allow(missing_docs, clippy::all, reason = "generated code")]
+    tonic::include_proto!("keel.v1");
+}
+
+/// Largest gRPC message accepted, bytes (a component may be tens of MiB).
+const MAX_MESSAGE: usize = 256 << 20;
+
+/// Serve the API for `host` on `listener` until `shutdown` resolves; then
+/// finish the requests in flight and return.
+///
+/// # Errors
+/// [`Error::Internal`] if the server fails.
+pub async fn serve(
+    host: Host,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> Result<()> {
+    let workflows = proto::workflow_service_server::WorkflowServiceServer::new(
+        workflows::Workflows::new(host.clone()),
+    )
+    .max_decoding_message_size(MAX_MESSAGE);
+    let deployments = proto::deployment_service_server::DeploymentServiceServer::new(
+        deployments::Deployments::new(host),
+    )
+    .max_decoding_message_size(MAX_MESSAGE);
+    tonic::transport::Server::builder()
+        .add_service(workflows)
+        .add_service(deployments)
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
+        .await
+        .map_err(|e| Error::internal("the gRPC server", e))
+}
+
+/// Bind `addr` for [`serve`].
+///
+/// # Errors
+/// [`Error::InvalidArgument`] if the address cannot be bound.
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| Error::InvalidArgument(format!("cannot listen on {addr}: {e}")))
+}
+
+impl From<Error> for tonic::Status {
+    fn from(err: Error) -> Self {
+        let message = err.to_string();
+        match err {
+            Error::InvalidArgument(_) | Error::ComponentRejected(_) => {
+                tonic::Status::invalid_argument(message)
+            }
+            Error::NotFound(_) => tonic::Status::not_found(message),
+            Error::AlreadyExists(_) => tonic::Status::already_exists(message),
+            Error::FailedPrecondition(_) | Error::QueryFailed(_) | Error::WorkflowFailed(_) => {
+                tonic::Status::failed_precondition(message)
+            }
+            Error::Store(_) | Error::ShuttingDown => tonic::Status::unavailable(message),
+            Error::Internal(_) => tonic::Status::internal(message),
+        }
+    }
+}
+
+impl From<tonic::Status> for Error {
+    fn from(status: tonic::Status) -> Self {
+        let message = status.message().to_string();
+        match status.code() {
+            tonic::Code::InvalidArgument => Error::InvalidArgument(message),
+            tonic::Code::NotFound => Error::NotFound(message),
+            tonic::Code::AlreadyExists => Error::AlreadyExists(message),
+            tonic::Code::FailedPrecondition => Error::FailedPrecondition(message),
+            tonic::Code::Unavailable => Error::Store(message),
+            _ => Error::Internal(format!("{}: {message}", status.code())),
+        }
+    }
+}

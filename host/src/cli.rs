@@ -1,0 +1,385 @@
+//! The `keel` command line: `keel server` runs a host; every other command
+//! talks to a running host through the [`Client`]. Errors are one line on
+//! stderr and a non-zero exit.
+
+mod output;
+mod server;
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::client::{Client, DEFAULT_ADDRESS, ListRuns};
+use crate::error::{Error, Result};
+use crate::host::StartWorkflow;
+use crate::ids::WorkflowId;
+use crate::types::{IdConflictPolicy, IdReusePolicy, Outcome, Payload, RunStatus};
+
+pub use server::{ServerArgs, serve};
+
+/// Durable workflows in WebAssembly.
+#[derive(Debug, Parser)]
+#[command(name = "keel", version, about)]
+struct Cli {
+    /// Address of the host to talk to.
+    #[arg(long, global = true, env = "KEEL_SERVER", default_value = DEFAULT_ADDRESS)]
+    server: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a host with the embedded SQLite store and serve the gRPC API.
+    Server(ServerArgs),
+    /// Validate a component, store it and make it the current version of the
+    /// workflow types it serves.
+    Deploy {
+        /// The component (`.wasm`, built for wasm32-wasip2).
+        component: std::path::PathBuf,
+    },
+    /// Start and talk to workflows.
+    #[command(subcommand)]
+    Workflow(WorkflowCommand),
+    /// List deployed versions and choose the current one.
+    #[command(subcommand)]
+    Deployment(DeploymentCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum WorkflowCommand {
+    /// Start a run of a workflow type.
+    Start {
+        /// The workflow type.
+        workflow_type: String,
+        /// The workflow id (at most one open run per id).
+        #[arg(long)]
+        id: String,
+        /// The input: JSON text, or @file.json.
+        #[arg(long)]
+        input: Option<String>,
+        /// What to do if the id's latest run is closed.
+        #[arg(long, value_enum, default_value_t = ReusePolicy::AllowDuplicate)]
+        id_reuse_policy: ReusePolicy,
+        /// What to do if the id has an open run.
+        #[arg(long, value_enum, default_value_t = ConflictPolicy::Fail)]
+        id_conflict_policy: ConflictPolicy,
+        /// Signal-with-start: send this signal, starting the run if none is open.
+        #[arg(long)]
+        signal: Option<String>,
+        /// The signal's input: JSON text, or @file.json.
+        #[arg(long, requires = "signal")]
+        signal_input: Option<String>,
+    },
+    /// Send a signal to the open run.
+    Signal {
+        /// The workflow id.
+        id: String,
+        /// The signal's name.
+        name: String,
+        /// The signal's input: JSON text, or @file.json.
+        #[arg(long)]
+        input: Option<String>,
+    },
+    /// Ask the latest run a read-only query and print the answer.
+    Query {
+        /// The workflow id.
+        id: String,
+        /// The query's name.
+        name: String,
+        /// The query's input: JSON text, or @file.json.
+        #[arg(long)]
+        input: Option<String>,
+    },
+    /// Ask the open run to cancel (the workflow decides what that means).
+    Cancel {
+        /// The workflow id.
+        id: String,
+        /// Why.
+        #[arg(long, default_value = "cancelled from the command line")]
+        reason: String,
+    },
+    /// Stop the open run by force.
+    Terminate {
+        /// The workflow id.
+        id: String,
+        /// Why.
+        #[arg(long, default_value = "terminated from the command line")]
+        reason: String,
+    },
+    /// Wait for the latest run to close; print its result (exit 1 unless it
+    /// completed).
+    Result {
+        /// The workflow id.
+        id: String,
+    },
+    /// Status, version, times and pending work of the latest run.
+    Describe {
+        /// The workflow id.
+        id: String,
+    },
+    /// The latest run's history, one event a line.
+    Show {
+        /// The workflow id.
+        id: String,
+        /// Print the events as JSON lines (the replayer's format).
+        #[arg(long)]
+        json: bool,
+    },
+    /// List runs, newest first.
+    List {
+        /// Only this workflow type.
+        #[arg(long = "type")]
+        workflow_type: Option<String>,
+        /// Only this status.
+        #[arg(long, value_enum)]
+        status: Option<Status>,
+        /// Only runs started at or after this time (RFC 3339, or ms since the epoch).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only runs started before this time.
+        #[arg(long)]
+        until: Option<String>,
+        /// Runs per page.
+        #[arg(long, default_value_t = 50)]
+        page_size: u32,
+        /// The token printed at the end of the previous page.
+        #[arg(long, default_value = "")]
+        page_token: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DeploymentCommand {
+    /// Every deployed component and the types it is current for.
+    List,
+    /// Make an earlier (or any deployed) component the current version of a
+    /// workflow type for new runs.
+    Rollback {
+        /// The workflow type.
+        workflow_type: String,
+        /// The component id (sha256:…), as `keel deployment list` shows it.
+        component: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ReusePolicy {
+    AllowDuplicate,
+    AllowDuplicateFailedOnly,
+    RejectDuplicate,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ConflictPolicy {
+    Fail,
+    UseExisting,
+    TerminateExisting,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Status {
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
+    Terminated,
+}
+
+/// Run the `keel` command line with `args`.
+pub fn main(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> ExitCode {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            return if err.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => return fail(&Error::internal("starting the runtime", err)),
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(err) => fail(&err),
+    }
+}
+
+/// Print `err` as one line and fail.
+fn fail(err: &Error) -> ExitCode {
+    let line: Vec<String> = err
+        .to_string()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    eprintln!("error: {}", line.join(" "));
+    ExitCode::FAILURE
+}
+
+async fn run(cli: Cli) -> Result<ExitCode> {
+    let command = match cli.command {
+        Command::Server(args) => {
+            server::init_logs();
+            serve(args, crate::worker::Activities::default(), &[]).await?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        other => other,
+    };
+    let client = Client::connect(&cli.server).await?;
+    match command {
+        Command::Server(_) => unreachable!("handled above"),
+        Command::Deploy { component } => {
+            let bytes = std::fs::read(&component).map_err(|e| {
+                Error::InvalidArgument(format!("cannot read {}: {e}", component.display()))
+            })?;
+            output::deployment(&client.deploy(bytes).await?);
+        }
+        Command::Workflow(command) => return workflow(&client, command).await,
+        Command::Deployment(DeploymentCommand::List) => {
+            output::deployments(&client.deployments().await?)
+        }
+        Command::Deployment(DeploymentCommand::Rollback {
+            workflow_type,
+            component,
+        }) => {
+            client.set_current(&workflow_type, &component).await?;
+            println!("{workflow_type}: new runs now start on {component}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn workflow(client: &Client, command: WorkflowCommand) -> Result<ExitCode> {
+    match command {
+        WorkflowCommand::Start {
+            workflow_type,
+            id,
+            input,
+            id_reuse_policy,
+            id_conflict_policy,
+            signal,
+            signal_input,
+        } => {
+            let start = StartWorkflow {
+                workflow_id: WorkflowId::new(&id)?,
+                workflow_type,
+                input: payload(input)?,
+                id_reuse: match id_reuse_policy {
+                    ReusePolicy::AllowDuplicate => IdReusePolicy::AllowDuplicate,
+                    ReusePolicy::AllowDuplicateFailedOnly => {
+                        IdReusePolicy::AllowDuplicateFailedOnly
+                    }
+                    ReusePolicy::RejectDuplicate => IdReusePolicy::RejectDuplicate,
+                },
+                id_conflict: match id_conflict_policy {
+                    ConflictPolicy::Fail => IdConflictPolicy::Fail,
+                    ConflictPolicy::UseExisting => IdConflictPolicy::UseExisting,
+                    ConflictPolicy::TerminateExisting => IdConflictPolicy::TerminateExisting,
+                },
+            };
+            let started = match signal {
+                Some(name) => {
+                    client
+                        .signal_with_start(start, &name, payload(signal_input)?)
+                        .await?
+                }
+                None => client.start(start).await?,
+            };
+            let verb = if started.started {
+                "started"
+            } else {
+                "already open"
+            };
+            println!("{verb}: workflow {id} run {}", started.run_id);
+        }
+        WorkflowCommand::Signal { id, name, input } => {
+            client
+                .signal(&WorkflowId::new(&id)?, &name, payload(input)?)
+                .await?;
+            println!("signalled {id}: {name}");
+        }
+        WorkflowCommand::Query { id, name, input } => {
+            println!(
+                "{}",
+                client
+                    .query(&WorkflowId::new(&id)?, &name, payload(input)?)
+                    .await?
+            );
+        }
+        WorkflowCommand::Cancel { id, reason } => {
+            client.cancel(&WorkflowId::new(&id)?, &reason).await?;
+            println!("cancellation requested: {id}");
+        }
+        WorkflowCommand::Terminate { id, reason } => {
+            client.terminate(&WorkflowId::new(&id)?, &reason).await?;
+            println!("terminated: {id}");
+        }
+        WorkflowCommand::Result { id } => {
+            return Ok(match client.result(&WorkflowId::new(&id)?).await? {
+                Outcome::Completed(result) => {
+                    println!("{result}");
+                    ExitCode::SUCCESS
+                }
+                other => {
+                    eprintln!("{other}");
+                    ExitCode::FAILURE
+                }
+            });
+        }
+        WorkflowCommand::Describe { id } => {
+            output::description(&client.describe(&WorkflowId::new(&id)?).await?)
+        }
+        WorkflowCommand::Show { id, json } => {
+            let (run, history) = client.history(&WorkflowId::new(&id)?).await?;
+            output::history(&run, &history, json)?;
+        }
+        WorkflowCommand::List {
+            workflow_type,
+            status,
+            since,
+            until,
+            page_size,
+            page_token,
+        } => {
+            let page = client
+                .list(ListRuns {
+                    workflow_type,
+                    status: status.map(|s| match s {
+                        Status::Running => RunStatus::Running,
+                        Status::Completed => RunStatus::Completed,
+                        Status::Failed => RunStatus::Failed,
+                        Status::Cancelled => RunStatus::Cancelled,
+                        Status::Terminated => RunStatus::Terminated,
+                    }),
+                    started_after_ms: since.as_deref().map(output::parse_time).transpose()?,
+                    started_before_ms: until.as_deref().map(output::parse_time).transpose()?,
+                    page_size,
+                    page_token,
+                })
+                .await?;
+            output::runs(&page);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// An input given as JSON text or `@file`; checked to be JSON.
+fn payload(input: Option<String>) -> Result<Payload> {
+    let Some(input) = input else {
+        return Ok(Payload::default());
+    };
+    let text = match input.strip_prefix('@') {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| Error::InvalidArgument(format!("cannot read input file {path}: {e}")))?,
+        None => input,
+    };
+    Payload::parse_json(&text)
+}

@@ -1,0 +1,143 @@
+//! How the CLI prints things for people: one event a line, tables, times in
+//! RFC 3339.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::client::RunPage;
+use crate::error::{Error, Result};
+use crate::history::HistoryEvent;
+use crate::host::{Deployment, DeploymentInfo, RunDescription};
+use crate::ids::RunId;
+
+/// A time in ms since the epoch, as RFC 3339 in UTC.
+pub(super) fn time(ms: u64) -> String {
+    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+}
+
+/// A time given as RFC 3339 or as ms since the epoch.
+pub(super) fn parse_time(text: &str) -> Result<u64> {
+    if let Ok(ms) = text.parse::<u64>() {
+        return Ok(ms);
+    }
+    let at: SystemTime = humantime::parse_rfc3339_weak(text).map_err(|e| {
+        Error::InvalidArgument(format!(
+            "bad time {text:?} ({e}); use RFC 3339 like 2026-11-24T10:00:00Z or ms since the epoch"
+        ))
+    })?;
+    let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();
+    Ok(u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
+}
+
+pub(super) fn deployment(deployment: &Deployment) {
+    println!("deployed {}", deployment.component);
+    for t in &deployment.workflow_types {
+        println!(
+            "  {}  signals: {}  queries: {}",
+            t.name,
+            or_dash(&t.signals),
+            or_dash(&t.queries)
+        );
+    }
+}
+
+pub(super) fn deployments(deployments: &[DeploymentInfo]) {
+    println!(
+        "{:<14}  {:<24}  {:<30}  CURRENT FOR",
+        "COMPONENT", "DEPLOYED", "TYPES"
+    );
+    for d in deployments {
+        let types: Vec<String> = d
+            .component
+            .workflow_types
+            .iter()
+            .map(|t| t.name.clone())
+            .collect();
+        println!(
+            "{:<14}  {:<24}  {:<30}  {}",
+            d.component.id.short(),
+            time(d.component.created_at_ms),
+            or_dash(&types),
+            or_dash(&d.current_for)
+        );
+    }
+}
+
+pub(super) fn description(d: &RunDescription) {
+    let run = &d.run;
+    println!("workflow id:  {}", run.workflow_id);
+    println!("run id:       {}", run.run_id);
+    println!("type:         {}", run.workflow_type);
+    println!("version:      {}", run.component);
+    println!("status:       {}", run.status);
+    println!("started:      {}", time(run.created_at_ms));
+    if let Some(closed) = run.closed_at_ms {
+        println!("closed:       {}", time(closed));
+    }
+    if let Some(outcome) = &run.outcome {
+        println!("outcome:      {outcome}");
+    }
+    if let Some(parked) = &d.parked {
+        println!("parked:       {parked}");
+    }
+    for t in &d.pending_timers {
+        println!(
+            "timer:        seq {} fires at {}",
+            t.seq,
+            time(t.fire_at_ms)
+        );
+    }
+    for a in &d.pending_activities {
+        println!(
+            "activity:     seq {} {} attempt {} (from {})",
+            a.seq,
+            a.name,
+            a.attempt,
+            time(a.next_attempt_at_ms)
+        );
+    }
+}
+
+pub(super) fn history(run: &RunId, history: &[HistoryEvent], json: bool) -> Result<()> {
+    if json {
+        for event in history {
+            let line =
+                serde_json::to_string(event).map_err(|e| Error::internal("encoding history", e))?;
+            println!("{line}");
+        }
+        return Ok(());
+    }
+    println!("run {run}");
+    for event in history {
+        println!("{:>4}  {}  {}", event.id, time(event.time_ms), event.event);
+    }
+    Ok(())
+}
+
+pub(super) fn runs(page: &RunPage) {
+    println!(
+        "{:<24}  {:<37}  {:<16}  {:<10}  {:<24}  CLOSED",
+        "WORKFLOW ID", "RUN ID", "TYPE", "STATUS", "STARTED"
+    );
+    for run in &page.runs {
+        println!(
+            "{:<24}  {:<37}  {:<16}  {:<10}  {:<24}  {}",
+            run.workflow_id.as_str(),
+            run.run_id.to_string(),
+            run.workflow_type,
+            run.status.as_str(),
+            time(run.created_at_ms),
+            run.closed_at_ms.map_or_else(|| "-".into(), time)
+        );
+    }
+    if let Some(token) = &page.next_page_token {
+        println!("more: --page-token {token}");
+    }
+}
+
+fn or_dash(items: &[String]) -> String {
+    if items.is_empty() {
+        "-".into()
+    } else {
+        items.join(", ")
+    }
+}

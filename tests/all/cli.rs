@@ -1,0 +1,271 @@
+//! The real `keel` binary against a real server process: every command,
+//! its output, its errors and exit codes, and a graceful SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+
+use keel_tests::guests;
+
+const SERVER: &str = env!("CARGO_BIN_EXE_keel-test-server");
+
+/// The `keel` binary, built beside this test.
+fn keel_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+    let keel = dir.join("keel");
+    assert!(
+        keel.exists(),
+        "{} is missing: build it with `cargo build -p keel-host`",
+        keel.display()
+    );
+    keel
+}
+
+struct Server {
+    child: Child,
+    address: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("keel.db");
+        let mut child = Command::new(SERVER)
+            .args(["--db", db.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let address = line
+            .trim()
+            .strip_prefix("listening on ")
+            .expect("the server's first line")
+            .to_string();
+        Server {
+            child,
+            address,
+            _dir: dir,
+        }
+    }
+
+    fn keel(&self, args: &[&str]) -> Output {
+        Command::new(keel_binary())
+            .args(["--server", &self.address])
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// Run `keel args`, expect success, return stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.keel(args);
+        assert!(
+            out.status.success(),
+            "keel {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Run `keel args`, expect failure, return stderr.
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.keel(args);
+        assert!(!out.status.success(), "keel {args:?} succeeded");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(
+            stderr.trim().lines().count(),
+            1,
+            "errors are one line: {stderr}"
+        );
+        stderr
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn the_cli_drives_every_workflow_command() {
+    let server = Server::start();
+    let deployed = server.ok(&["deploy", guests::KITCHEN_SINK]);
+    assert!(deployed.starts_with("deployed sha256:"), "{deployed}");
+    assert!(
+        deployed.contains("signals  signals: add, finish  queries: items"),
+        "{deployed}"
+    );
+
+    let started = server.ok(&["workflow", "start", "signals", "--id", "c1"]);
+    assert!(
+        started.starts_with("started: workflow c1 run run_"),
+        "{started}"
+    );
+    server.ok(&["workflow", "signal", "c1", "add", "--input", "\"x\""]);
+    let input = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(input.path(), "\"y\"").unwrap();
+    server.ok(&[
+        "workflow",
+        "signal",
+        "c1",
+        "add",
+        "--input",
+        &format!("@{}", input.path().display()),
+    ]);
+    assert_eq!(
+        server.ok(&["workflow", "query", "c1", "items"]).trim(),
+        "[\"x\",\"y\"]"
+    );
+    let described = server.ok(&["workflow", "describe", "c1"]);
+    assert!(
+        described.contains("status:       running") && described.contains("type:         signals"),
+        "{described}"
+    );
+    let listed = server.ok(&["workflow", "list", "--status", "running"]);
+    assert!(
+        listed.lines().nth(1).unwrap().starts_with("c1 "),
+        "{listed}"
+    );
+    server.ok(&["workflow", "signal", "c1", "finish"]);
+    assert_eq!(
+        server.ok(&["workflow", "result", "c1"]).trim(),
+        "[\"x\",\"y\"]"
+    );
+    let shown = server.ok(&["workflow", "show", "c1"]);
+    assert!(
+        shown
+            .lines()
+            .any(|l| l.contains("SignalReceived name=add input=\"y\"")),
+        "{shown}"
+    );
+    let json = server.ok(&["workflow", "show", "c1", "--json"]);
+    assert!(json.lines().all(|l| l.starts_with("{\"id\":")), "{json}");
+
+    let with_start = server.ok(&[
+        "workflow",
+        "start",
+        "signals",
+        "--id",
+        "c2",
+        "--signal",
+        "add",
+        "--signal-input",
+        "\"z\"",
+    ]);
+    assert!(with_start.starts_with("started:"), "{with_start}");
+    let again = server.ok(&[
+        "workflow", "start", "signals", "--id", "c2", "--signal", "finish",
+    ]);
+    assert!(again.starts_with("already open:"), "{again}");
+    assert_eq!(server.ok(&["workflow", "result", "c2"]).trim(), "[\"z\"]");
+
+    server.ok(&["workflow", "start", "cancellable", "--id", "c3"]);
+    server.ok(&["workflow", "cancel", "c3", "--reason", "no longer needed"]);
+    let out = server.keel(&["workflow", "result", "c3"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a cancelled run's result exits 1"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cancelled: no longer needed"));
+
+    server.ok(&[
+        "workflow", "start", "timers", "--id", "c4", "--input", "3600000",
+    ]);
+    server.ok(&["workflow", "terminate", "c4", "--reason", "too slow"]);
+    let out = server.keel(&["workflow", "result", "c4"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("terminated: too slow"));
+    let err = server.fails(&[
+        "workflow",
+        "start",
+        "signals",
+        "--id",
+        "c1",
+        "--id-reuse-policy",
+        "reject-duplicate",
+    ]);
+    assert!(err.starts_with("error: already exists:"), "{err}");
+}
+
+#[test]
+fn the_cli_manages_deployments_and_reports_bad_input_in_one_line() {
+    let server = Server::start();
+    let v1 = server.ok(&["deploy", guests::KITCHEN_SINK]);
+    server.ok(&["deploy", guests::KITCHEN_SINK_V2]);
+    let v1 = v1
+        .lines()
+        .next()
+        .unwrap()
+        .trim_start_matches("deployed ")
+        .to_string();
+    let listed = server.ok(&["deployment", "list"]);
+    assert_eq!(listed.lines().count(), 3, "{listed}");
+    let rolled = server.ok(&["deployment", "rollback", "signals", &v1]);
+    assert!(rolled.contains("new runs now start on"), "{rolled}");
+    let listed = server.ok(&["deployment", "list"]);
+    let v1_line = listed
+        .lines()
+        .find(|l| v1.contains(l.split_whitespace().next().unwrap()))
+        .unwrap();
+    assert!(v1_line.contains("signals"), "{listed}");
+
+    let err = server.fails(&[
+        "workflow", "start", "signals", "--id", "x", "--input", "{bad",
+    ]);
+    assert!(err.contains("malformed JSON"), "{err}");
+    let err = server.fails(&["workflow", "describe", "nobody"]);
+    assert!(err.starts_with("error: not found:"), "{err}");
+    let err = server.fails(&["workflow", "start", "nope", "--id", "x"]);
+    assert!(
+        err.contains("no deployed component serves workflow type 'nope'"),
+        "{err}"
+    );
+    let not_wasm = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(not_wasm.path(), "hello").unwrap();
+    let err = server.fails(&["deploy", not_wasm.path().to_str().unwrap()]);
+    assert!(err.contains("component rejected"), "{err}");
+    let err = server.fails(&["deploy", guests::FORBIDDEN_IMPORT]);
+    assert!(err.contains("wasi:filesystem/types"), "{err}");
+    let err = server.fails(&["deploy", "/no/such/file.wasm"]);
+    assert!(err.contains("cannot read /no/such/file.wasm"), "{err}");
+}
+
+#[test]
+fn the_server_stops_gracefully_on_sigterm() {
+    let mut server = Server::start();
+    server.ok(&["deploy", guests::KITCHEN_SINK]);
+    server.ok(&[
+        "workflow", "start", "timers", "--id", "t", "--input", "3600000",
+    ]);
+    let pid = server.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "the server exited with {status}");
+}
+
+#[test]
+fn unreachable_server_is_one_clear_line() {
+    let out = Command::new(keel_binary())
+        .args(["--server", "127.0.0.1:1", "workflow", "list"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("cannot reach a Keel host at 127.0.0.1:1"),
+        "{stderr}"
+    );
+}
