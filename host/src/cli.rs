@@ -16,7 +16,7 @@ use crate::host::StartWorkflow;
 use crate::ids::WorkflowId;
 use crate::types::{IdConflictPolicy, IdReusePolicy, Outcome, Payload, RunStatus};
 
-pub use server::{ServerArgs, serve};
+pub use server::{ServerArgs, init_logs, serve};
 
 /// Durable workflows in WebAssembly.
 #[derive(Debug, Parser)]
@@ -227,7 +227,7 @@ fn fail(err: &Error) -> ExitCode {
 async fn run(cli: Cli) -> Result<ExitCode> {
     let command = match cli.command {
         Command::Server(args) => {
-            server::init_logs();
+            init_logs();
             serve(args, crate::worker::Activities::default(), &[]).await?;
             return Ok(ExitCode::SUCCESS);
         }

@@ -30,8 +30,9 @@ pub struct ServerArgs {
     pub cache: usize,
 }
 
-/// Log to stderr, filtered by `RUST_LOG` (default `info`).
-pub(crate) fn init_logs() {
+/// Log to stderr, filtered by `RUST_LOG` (default `info`); colours only on
+/// a terminal. For `keel server` and hosts built on this crate.
+pub fn init_logs() {
     use std::io::IsTerminal;
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)

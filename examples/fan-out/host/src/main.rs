@@ -54,32 +54,16 @@ fn activities() -> Activities {
     activities
 }
 
-/// Logs filtered by `RUST_LOG` (default `info`): on stdout for the demo, on
-/// stderr for the server (whose stdout carries `listening on ADDR`).
-fn init_logs(server: bool) {
-    let logs = tracing_subscriber::fmt().with_env_filter(
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-    );
-    if server {
-        logs.with_writer(std::io::stderr).init();
-    } else {
-        logs.init();
-    }
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    keel_host::cli::init_logs();
     match cli.command {
         Some(Command::Server(args)) => {
-            init_logs(true);
             keel_host::cli::serve(args, activities(), &[COMPONENT]).await?;
             Ok(())
         }
-        None => {
-            init_logs(false);
-            demo(cli.n).await
-        }
+        None => demo(cli.n).await,
     }
 }
 

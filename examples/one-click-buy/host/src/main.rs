@@ -83,19 +83,6 @@ fn activities() -> Activities {
     activities
 }
 
-/// Logs filtered by `RUST_LOG` (default `info`): on stdout for the demo, on
-/// stderr for the server (whose stdout carries `listening on ADDR`).
-fn init_logs(server: bool) {
-    let logs = tracing_subscriber::fmt().with_env_filter(
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-    );
-    if server {
-        logs.with_writer(std::io::stderr).init();
-    } else {
-        logs.init();
-    }
-}
-
 /// Prints the history of the latest run of `workflow_id`, one event a line.
 async fn print_history(host: &Host, workflow_id: &WorkflowId) -> anyhow::Result<()> {
     println!("history of {workflow_id}:");
@@ -109,14 +96,10 @@ async fn print_history(host: &Host, workflow_id: &WorkflowId) -> anyhow::Result<
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Some(Command::Server(args)) => {
-            init_logs(true);
             keel_host::cli::serve(args, activities(), &[COMPONENT]).await?;
             Ok(())
         }
-        None => {
-            init_logs(false);
-            demo().await
-        }
+        None => demo().await,
     }
 }
 
