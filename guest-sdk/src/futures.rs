@@ -132,6 +132,12 @@ impl Future for Condition {
     }
 }
 
+impl Drop for Condition {
+    fn drop(&mut self) {
+        self.shared.forget_condition(&self.state);
+    }
+}
+
 /// The output of a spawned task, awaited through its handle.
 pub struct JoinHandle<T> {
     pub(crate) slot: Rc<RefCell<JoinSlot<T>>>,

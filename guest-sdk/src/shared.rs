@@ -155,6 +155,13 @@ impl Shared {
         self.conditions.borrow_mut().push(waiter);
     }
 
+    /// Stop checking a condition whose future was dropped.
+    pub(crate) fn forget_condition(&self, state: &Rc<RefCell<ConditionState>>) {
+        self.conditions
+            .borrow_mut()
+            .retain(|waiter| !Rc::ptr_eq(&waiter.state, state));
+    }
+
     /// Re-check every waiting condition; wake those now true. Returns whether
     /// any woke.
     pub(crate) fn wake_satisfied_conditions(&self) -> bool {

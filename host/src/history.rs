@@ -14,5 +14,5 @@ pub use event::{
     TimerCancelled, TimerFired, TimerStarted, WorkflowCancelled, WorkflowCompleted, WorkflowFailed,
     WorkflowStarted, WorkflowTaskFailed, WorkflowTerminated,
 };
-pub use machine::{Plan, RunMachine};
+pub use machine::{MAX_TIME_MS, Plan, RunMachine};
 pub use replay::{NonDeterminism, RecordedActivation, split_activations};

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::engine::{EngineConfig, WasmEngine};
+use crate::engine::{EngineConfig, LoadedComponent, WasmEngine};
 use crate::error::Error;
 use crate::history::{Event, HistoryEvent, NonDeterminism};
 use crate::ids::RunId;
@@ -25,41 +25,41 @@ pub enum ReplayError {
     Failed(String),
 }
 
-/// See the module docs.
+/// See the module docs. Bound to one component, compiled once.
 #[derive(Debug)]
 pub struct Replayer {
     wasm: WasmEngine,
+    component: Arc<LoadedComponent>,
 }
 
 impl Replayer {
-    /// A replayer with the default engine limits.
+    /// A replayer of histories against `component`, with the default
+    /// engine limits.
     ///
     /// # Errors
-    /// The engine cannot start.
-    pub fn new() -> Result<Self, Error> {
-        Ok(Replayer {
-            wasm: WasmEngine::new(EngineConfig {
-                max_instances: 8,
-                ..EngineConfig::default()
-            })?,
-        })
+    /// The engine cannot start; the component is rejected.
+    pub fn new(component: &[u8]) -> Result<Self, Error> {
+        let wasm = WasmEngine::new(EngineConfig {
+            max_instances: 8,
+            ..EngineConfig::default()
+        })?;
+        let component = wasm.load(component)?;
+        Ok(Replayer { wasm, component })
     }
 
-    /// Replay `history` (of run `run_id`) against `component`; returns the
-    /// outcome the code reached, if the history closes the run. returns the
-    /// outcome the code reached, if the history closes the run.
+    /// Replay `history` (of run `run_id`); returns the outcome the code
+    /// reached, if the history closes the run.
     ///
     /// # Errors
     /// [`ReplayError::NonDeterminism`] naming the event where code and
-    /// history part; [`ReplayError::Invalid`] for a bad component or a
-    /// history that does not start with `WorkflowStarted`.
+    /// history part; [`ReplayError::Invalid`] for a history that does not
+    /// start with `WorkflowStarted`; [`ReplayError::Failed`] if the code
+    /// traps.
     pub fn replay(
         &self,
-        component: &[u8],
         run_id: RunId,
         history: &[HistoryEvent],
     ) -> Result<Option<Outcome>, ReplayError> {
-        let loaded = self.wasm.load(component).map_err(ReplayError::Invalid)?;
         let Some((first, Event::WorkflowStarted(started))) = history.first().map(|e| (e, &e.event))
         else {
             return Err(ReplayError::Invalid(Error::InvalidArgument(
@@ -73,7 +73,7 @@ impl Replayer {
             start_time_ms: first.time_ms,
             random_seed: started.random_seed,
         };
-        match replay(&self.wasm, Arc::clone(&loaded), facts, history) {
+        match replay(&self.wasm, Arc::clone(&self.component), facts, history) {
             Ok((_, outcome)) => Ok(outcome),
             Err(RebuildError::NonDeterminism(nd)) => Err(ReplayError::NonDeterminism(nd)),
             Err(RebuildError::Host(err)) => Err(ReplayError::Invalid(err)),

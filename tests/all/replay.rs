@@ -68,9 +68,9 @@ async fn a_recorded_history_replays_to_the_recorded_outcome() {
     let recorded = t.host.result(&id("r")).await.unwrap();
     let history = t.host.history(&id("r")).await.unwrap();
     let bytes = std::fs::read(guests::KITCHEN_SINK).unwrap();
-    let replayed = Replayer::new()
+    let replayed = Replayer::new(&bytes)
         .unwrap()
-        .replay(&bytes, run, &history)
+        .replay(run, &history)
         .unwrap();
     assert_eq!(
         replayed,
@@ -95,7 +95,7 @@ async fn the_replayer_names_the_event_where_changed_code_parts_from_history() {
     t.host.result(&id("t")).await.unwrap();
     let history = t.host.history(&id("t")).await.unwrap();
     let v2 = std::fs::read(guests::KITCHEN_SINK_V2).unwrap();
-    let Err(ReplayError::NonDeterminism(nd)) = Replayer::new().unwrap().replay(&v2, run, &history)
+    let Err(ReplayError::NonDeterminism(nd)) = Replayer::new(&v2).unwrap().replay(run, &history)
     else {
         panic!("v2 replayed v1's history without complaint");
     };

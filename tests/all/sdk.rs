@@ -224,3 +224,26 @@ async fn workflow_errors_fail_the_run_with_their_type() {
     assert_eq!(failure.error_type, "Boom");
     assert!(failure.message.contains("it went boom"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timer_longer_than_the_store_can_hold_waits_instead_of_failing() {
+    let t = sink().await;
+    let wf = id("forever");
+    t.host
+        .start(StartWorkflow::new("forever", "timers", &u64::MAX).unwrap())
+        .await
+        .unwrap();
+    keel_tests::eventually("the timer is pending", || async {
+        !t.host
+            .describe(&wf)
+            .await
+            .unwrap()
+            .pending_timers
+            .is_empty()
+    })
+    .await;
+    let described = t.host.describe(&wf).await.unwrap();
+    assert_eq!(described.pending_timers[0].fire_at_ms, i64::MAX as u64);
+    assert!(!kinds(&t, "forever").await.contains(&"WorkflowTaskFailed"));
+    t.host.terminate(&wf, "done").await.unwrap();
+}

@@ -11,6 +11,10 @@ use crate::history::event::{
     ActivityScheduled, Event, TimerCancelled, TimerFired, TimerStarted,
 };
 
+/// The latest time the store can hold (a signed 64-bit column); a longer
+/// timer is due then, which is never in practice.
+pub const MAX_TIME_MS: u64 = i64::MAX as u64;
+
 /// Events an activation produces from its commands.
 #[derive(Debug, Default, PartialEq)]
 pub struct Plan {
@@ -82,7 +86,7 @@ impl RunMachine {
                 Command::StartTimer { seq, duration_ms } => Event::TimerStarted(TimerStarted {
                     seq: *seq,
                     duration_ms: *duration_ms,
-                    fire_at_ms: now_ms.saturating_add(*duration_ms),
+                    fire_at_ms: now_ms.saturating_add(*duration_ms).min(MAX_TIME_MS),
                 }),
                 Command::CancelTimer { seq } if scratch.timers.contains_key(seq) => {
                     Event::TimerCancelled(TimerCancelled { seq: *seq })

@@ -279,6 +279,9 @@ async fn record(
         });
     }
     match core.store.commit(batch).await {
+        Ok(_) if run.is_closed() => {
+            tracing::debug!(run_id = %run.id, "run closed while it was activated; no effects");
+        }
         Ok(appended) => {
             run.mailbox().task_failures = 0;
             for event in &produced {
@@ -306,6 +309,7 @@ async fn record(
         Err(err) => {
             tracing::warn!(run_id = %run.id, "could not record an activation: {err}");
             requeue(run, inputs);
+            run.mailbox().task_failures += 1;
             back_off(core, run);
         }
     }
@@ -478,7 +482,7 @@ async fn answer_query(
     .map_err(|e| Error::internal("query", e))?;
     match answer {
         Ok(answer) => {
-            if core.cache.enabled() {
+            if core.cache.enabled() && !run.is_closed() {
                 run.put_live(live);
                 core.cache.touch(run);
             }

@@ -3,6 +3,7 @@
 //! armed and every pending activity task dispatched again. Instances are
 //! rebuilt lazily, by replay, when a run next has work.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
@@ -27,6 +28,7 @@ pub(crate) async fn recover(core: &Arc<Core>) -> Result<Recovered> {
         core.set_current_version(workflow_type, component);
     }
     let mut handles = Vec::new();
+    let mut cancel_requested = HashSet::new();
     for record in core.store.open_runs().await? {
         let history = core.store.history(record.run_id).await?;
         let Some(Event::WorkflowStarted(started)) = history.first().map(|e| &e.event) else {
@@ -43,6 +45,10 @@ pub(crate) async fn recover(core: &Arc<Core>) -> Result<Recovered> {
             history[0].time_ms,
             started.random_seed,
         );
+        cancel_requested.extend(history.iter().filter_map(|e| match &e.event {
+            Event::ActivityCancelRequested(c) => Some((record.run_id, c.seq)),
+            _ => None,
+        }));
         handle.push_inputs(split_activations(&history).1);
         core.insert_run(handle.clone());
         handles.push(handle);
@@ -58,6 +64,11 @@ pub(crate) async fn recover(core: &Arc<Core>) -> Result<Recovered> {
         core.timers.arm(timer);
     }
     for task in tasks {
+        if cancel_requested.contains(&(task.run_id, task.seq)) {
+            // A wait-cancellation-completed activity asked to stop before the
+            // restart: it is still asked to.
+            core.activity_token(task.run_id, task.seq).cancel();
+        }
         dispatch(core, task);
     }
     for handle in &handles {

@@ -105,6 +105,11 @@ impl RunHandle {
         self.outcome.send_replace(Some(outcome));
     }
 
+    /// True once the run has closed (its outcome is announced).
+    pub(crate) fn is_closed(&self) -> bool {
+        self.outcome.borrow().is_some()
+    }
+
     /// A receiver that sees the outcome once the run closes.
     pub(crate) fn watch_outcome(&self) -> watch::Receiver<Option<Outcome>> {
         self.outcome.subscribe()

@@ -154,6 +154,16 @@ fn commit_group(
             let result = apply(&savepoint, batch);
             if result.is_ok() {
                 savepoint.commit().map_err(backend)?;
+            } else {
+                drop(savepoint);
+                if tx.is_autocommit() {
+                    // SQLite rolled back the whole transaction (disk full,
+                    // I/O error): nothing of the group is stored.
+                    return Err(backend(format!(
+                        "the transaction was aborted: {}",
+                        result.err().map_or_else(String::new, |e| e.to_string())
+                    )));
+                }
             }
             results.push(result);
         }

@@ -12,7 +12,7 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 
-use crate::history::{ActivityCancelled, ActivityCompleted, ActivityFailed, Event};
+use crate::history::{ActivityCancelled, ActivityCompleted, ActivityFailed, Event, MAX_TIME_MS};
 use crate::runtime::Core;
 use crate::store::{ActivityTask, Batch, Check, Op, StoreError};
 use crate::types::Payload;
@@ -58,11 +58,14 @@ async fn run_task(core: &Arc<Core>, mut task: ActivityTask, token: CancellationT
             }
         }
         let heartbeat = Arc::new(Heartbeat::default());
+        // Cancelled with the task, and also when this attempt times out, so a
+        // timed-out attempt is told to stop (and gives back its pool thread).
+        let attempt_token = token.child_token();
         let ctx = ActivityContext::new(
             info.clone(),
             task.attempt,
             task.heartbeat.clone(),
-            token.clone(),
+            attempt_token.clone(),
             heartbeat.clone(),
         );
         let result = if token.is_cancelled() {
@@ -70,6 +73,7 @@ async fn run_task(core: &Arc<Core>, mut task: ActivityTask, token: CancellationT
         } else {
             attempt(core, &task, ctx, &heartbeat, deadline).await
         };
+        attempt_token.cancel();
         let err = match result {
             Ok(result) => {
                 break Event::ActivityCompleted(ActivityCompleted {
@@ -99,7 +103,7 @@ async fn run_task(core: &Arc<Core>, mut task: ActivityTask, token: CancellationT
             "activity attempt failed, retrying in {delay} ms: {err}"
         );
         task.attempt += 1;
-        task.not_before_ms = now.saturating_add(delay);
+        task.not_before_ms = now.saturating_add(delay).min(MAX_TIME_MS);
         task.heartbeat = heartbeat.details().or(task.heartbeat);
         let retry = Batch::default()
             .check(Check::TaskPending(task.run_id, task.seq))

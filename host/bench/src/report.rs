@@ -1,0 +1,41 @@
+//! The results: a table for people, JSON for machines.
+
+use serde::Serialize;
+
+/// One measured figure.
+#[derive(Debug, Clone, Serialize)]
+pub struct Figure {
+    /// The workload (W1 hello, …).
+    pub workload: String,
+    /// in-process, grpc or sqlite.
+    pub mode: &'static str,
+    /// What was measured.
+    pub metric: String,
+    /// The value, in `unit`.
+    pub value: f64,
+    /// The unit.
+    pub unit: &'static str,
+    /// The value against the bare SQLite commit measured in the same run:
+    /// latencies in commits' worth (value / commit p50), rates as a fraction
+    /// of the commit rate.
+    pub vs_commit: Option<f64>,
+    /// The target, for reading.
+    pub target: &'static str,
+}
+
+/// Print `figures` as a table.
+pub fn print(figures: &[Figure]) {
+    println!(
+        "{:<26} {:<10} {:<34} {:>14} {:<6} {:>10}  TARGET",
+        "WORKLOAD", "MODE", "METRIC", "VALUE", "UNIT", "VS COMMIT"
+    );
+    for f in figures {
+        let ratio = f
+            .vs_commit
+            .map_or_else(|| "-".into(), |r| format!("{r:.2}x"));
+        println!(
+            "{:<26} {:<10} {:<34} {:>14.1} {:<6} {:>10}  {}",
+            f.workload, f.mode, f.metric, f.value, f.unit, ratio, f.target
+        );
+    }
+}
