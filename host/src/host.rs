@@ -435,6 +435,7 @@ impl Host {
             now,
             run_id.seed(),
         );
+        handle.mark_fresh();
         handle.push_inputs(appended);
         self.core.insert_run(handle.clone());
         activation::wake(&self.core, &handle);

@@ -4,8 +4,9 @@
 //! prints each figure beside the rate of bare SQLite commits measured on the
 //! same disk in the same run.
 //!
-//! `cargo run --release -p keel-bench` (about 5 minutes);
-//! `--quick` for a smoke run; `--json FILE` to write the figures.
+//! `cargo run --release -p keel-bench` (three runs, medians; about 8
+//! minutes on 2 cores); `--quick` for a smoke run; `--json FILE` to write
+//! the figures.
 
 mod measure;
 mod report;
@@ -24,6 +25,10 @@ struct Args {
     /// Also write the figures as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Repeat the whole harness this many times and report medians
+    /// (default 3, or 1 with --quick).
+    #[arg(long)]
+    runs: Option<usize>,
 }
 
 #[tokio::main]
@@ -34,7 +39,14 @@ async fn main() -> anyhow::Result<()> {
     } else {
         workloads::Scale::full()
     };
-    let figures = workloads::run_all(&scale).await?;
+    let runs = args.runs.unwrap_or(if args.quick { 1 } else { 3 }).max(1);
+    let mut all = Vec::with_capacity(runs);
+    for run in 1..=runs {
+        eprintln!("run {run} of {runs}");
+        all.push(workloads::run_all(&scale).await?);
+    }
+    let figures = report::medians(all);
+    println!("medians of {runs} run(s):");
     report::print(&figures);
     if let Some(path) = args.json {
         std::fs::write(&path, serde_json::to_string_pretty(&figures)?)?;

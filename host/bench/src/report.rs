@@ -23,6 +23,21 @@ pub struct Figure {
     pub target: &'static str,
 }
 
+/// Per figure, the run with the median value (runs list the same figures
+/// in the same order).
+pub fn medians(mut runs: Vec<Vec<Figure>>) -> Vec<Figure> {
+    let Some(first) = runs.first() else {
+        return Vec::new();
+    };
+    (0..first.len())
+        .map(|i| {
+            let mut values: Vec<Figure> = runs.iter_mut().map(|run| run[i].clone()).collect();
+            values.sort_by(|a, b| a.value.total_cmp(&b.value));
+            values.swap_remove(values.len() / 2)
+        })
+        .collect()
+}
+
 /// Print `figures` as a table.
 pub fn print(figures: &[Figure]) {
     println!(

@@ -147,62 +147,76 @@ pub(crate) fn facts(run: &RunHandle) -> RunFacts {
     }
 }
 
-/// The cached instance, or a new one rebuilt by replay.
-async fn obtain(core: &Arc<Core>, run: &Arc<RunHandle>) -> Result<LiveRun, RebuildError> {
+/// What an activation or query starts from: the cached instance, or what
+/// replay needs to rebuild one (on the blocking thread that will use it).
+enum Ready {
+    Live(LiveRun),
+    Rebuild {
+        component: Arc<LoadedComponent>,
+        history: Vec<HistoryEvent>,
+    },
+}
+
+impl Ready {
+    /// The instance, rebuilt by replay if it was not cached.
+    fn build(self, wasm: &WasmEngine, facts: RunFacts) -> Result<LiveRun, RebuildError> {
+        match self {
+            Ready::Live(live) => Ok(live),
+            Ready::Rebuild { component, history } => {
+                replay(wasm, component, facts, &history).map(|(live, _)| live)
+            }
+        }
+    }
+}
+
+/// The cached instance, or the component and history to rebuild it. A run
+/// that has never been activated has nothing to replay, so its history is
+/// not read back.
+async fn prepare(core: &Arc<Core>, run: &Arc<RunHandle>) -> Result<Ready, RebuildError> {
     if let Some(live) = run.take_live() {
-        return Ok(live);
+        return Ok(Ready::Live(live));
     }
     let component = core
         .component(&run.component)
         .await
         .map_err(RebuildError::Host)?;
-    let history = core
-        .store
-        .history(run.id)
-        .await
-        .map_err(|e| RebuildError::Host(e.into()))?;
-    let (rebuilding, facts) = (core.clone(), facts(run));
-    tokio::task::spawn_blocking(move || replay(&rebuilding.wasm, component, facts, &history))
-        .await
-        .map_err(|e| RebuildError::Host(Error::internal("replay", e)))?
-        .map(|(live, _)| live)
+    let history = if run.take_fresh() {
+        Vec::new()
+    } else {
+        core.store
+            .history(run.id)
+            .await
+            .map_err(|e| RebuildError::Host(e.into()))?
+    };
+    Ok(Ready::Rebuild { component, history })
 }
 
 async fn activate(core: &Arc<Core>, run: &Arc<RunHandle>, inputs: Vec<HistoryEvent>) {
-    let live = match obtain(core, run).await {
-        Ok(live) => live,
-        Err(RebuildError::NonDeterminism(nd)) => return park(core, run, inputs, nd).await,
-        Err(err) => {
-            let code = match &err {
-                RebuildError::Failure(failure) => failure.code(),
-                _ => "KEEL-REPLAY",
-            };
-            return task_failed(core, run, inputs, code, err.to_string()).await;
-        }
+    let ready = match prepare(core, run).await {
+        Ok(ready) => ready,
+        Err(err) => return rebuild_failed(core, run, inputs, err).await,
     };
-    let now = core.clock.now_ms().max(live.last_time_ms);
-    let (running, events) = (core.clone(), inputs.clone());
+    let (running, events, facts) = (core.clone(), inputs.clone(), facts(run));
     let ran = tokio::task::spawn_blocking(move || {
-        let mut live = live;
+        let mut live = ready.build(&running.wasm, facts)?;
+        let now = running.clock.now_ms().max(live.last_time_ms);
         let inputs: Vec<&Event> = events.iter().map(|e| &e.event).collect();
         let result = live.instance.activate(&running.wasm, &inputs, now, false);
-        (live, result)
+        Ok((live, result, now))
     })
-    .await;
-    match ran {
-        Ok((live, Ok(activated))) => {
-            record(
-                core,
-                run,
-                live.machine.clone(),
-                Some(live),
-                inputs,
-                activated,
-                now,
-            )
-            .await
+    .await
+    .map_err(|panic| RebuildError::Failure(ActivationFailure::Trap(panic.to_string())))
+    .and_then(|built| built);
+    let (live, result, now) = match ran {
+        Ok(ran) => ran,
+        Err(err) => return rebuild_failed(core, run, inputs, err).await,
+    };
+    match result {
+        Ok(activated) => {
+            let machine = live.machine.clone();
+            record(core, run, machine, Some(live), inputs, activated, now).await;
         }
-        Ok((live, Err(failure))) => match failure.workflow_failure() {
+        Err(failure) => match failure.workflow_failure() {
             Some(fatal) => {
                 tracing::warn!(run_id = %run.id, "workflow failed: {failure}");
                 let activated = Activated {
@@ -213,8 +227,25 @@ async fn activate(core: &Arc<Core>, run: &Arc<RunHandle>, inputs: Vec<HistoryEve
             }
             None => task_failed(core, run, inputs, failure.code(), failure.to_string()).await,
         },
-        Err(panic) => task_failed(core, run, inputs, "KEEL-TRAP", panic.to_string()).await,
     }
+}
+
+/// The instance could not be rebuilt: park the run on non-determinism,
+/// otherwise retry the workflow task after a backoff.
+async fn rebuild_failed(
+    core: &Arc<Core>,
+    run: &Arc<RunHandle>,
+    inputs: Vec<HistoryEvent>,
+    err: RebuildError,
+) {
+    if let RebuildError::NonDeterminism(nd) = err {
+        return park(core, run, inputs, nd).await;
+    }
+    let code = match &err {
+        RebuildError::Failure(failure) => failure.code(),
+        _ => "KEEL-REPLAY",
+    };
+    task_failed(core, run, inputs, code, err.to_string()).await
 }
 
 /// Commit what an activation produced; then apply its effects.
@@ -468,18 +499,21 @@ async fn answer_query(
             "the run is parked: {parked}"
         )));
     }
-    let live = obtain(core, run).await.map_err(|e| {
+    let unbuildable = |e: RebuildError| {
         Error::FailedPrecondition(format!("cannot rebuild the run to query it: {e}"))
-    })?;
-    let (querying, name, input) = (core.clone(), name.to_string(), input.clone());
+    };
+    let ready = prepare(core, run).await.map_err(unbuildable)?;
+    let (querying, name, input, facts) =
+        (core.clone(), name.to_string(), input.clone(), facts(run));
     let (live, answer) = tokio::task::spawn_blocking(move || {
-        let mut live = live;
+        let mut live = ready.build(&querying.wasm, facts)?;
         let now = live.last_time_ms;
         let answer = live.instance.query(&querying.wasm, &name, &input, now);
-        (live, answer)
+        Ok((live, answer))
     })
     .await
-    .map_err(|e| Error::internal("query", e))?;
+    .map_err(|e| Error::internal("query", e))?
+    .map_err(unbuildable)?;
     match answer {
         Ok(answer) => {
             if core.cache.enabled() && !run.is_closed() {

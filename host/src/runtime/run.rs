@@ -1,6 +1,7 @@
 //! One open run: its identity, its mailbox of undelivered inputs and
 //! queries, its cached instance, and a channel that announces its outcome.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{oneshot, watch};
@@ -53,6 +54,8 @@ pub(crate) struct RunHandle {
     mailbox: Mutex<Mailbox>,
     live: Mutex<Option<LiveRun>>,
     outcome: watch::Sender<Option<Outcome>>,
+    /// Started by this host and never activated: nothing to replay.
+    fresh: AtomicBool,
 }
 
 impl RunHandle {
@@ -74,7 +77,19 @@ impl RunHandle {
             mailbox: Mutex::default(),
             live: Mutex::default(),
             outcome: watch::Sender::new(None),
+            fresh: AtomicBool::new(false),
         })
+    }
+
+    /// Mark a run just started by this host: its first instance needs no
+    /// replay.
+    pub(crate) fn mark_fresh(&self) {
+        self.fresh.store(true, Ordering::Relaxed);
+    }
+
+    /// True (once) if the run has never been activated.
+    pub(crate) fn take_fresh(&self) -> bool {
+        self.fresh.swap(false, Ordering::Relaxed)
     }
 
     /// The mailbox; never held across an `.await`.
