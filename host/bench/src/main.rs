@@ -31,6 +31,20 @@ struct Args {
     runs: Option<usize>,
 }
 
+/// One run of the harness in a fresh process, so repetitions do not share
+/// memory, threads or caches.
+fn run_in_child(quick: bool) -> anyhow::Result<Vec<report::Figure>> {
+    let out = tempfile::NamedTempFile::new()?;
+    let mut child = std::process::Command::new(std::env::current_exe()?);
+    child.args(["--runs", "1", "--json"]).arg(out.path());
+    if quick {
+        child.arg("--quick");
+    }
+    let status = child.stdout(std::process::Stdio::null()).status()?;
+    anyhow::ensure!(status.success(), "a run of the harness failed ({status})");
+    Ok(serde_json::from_slice(&std::fs::read(out.path())?)?)
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -40,12 +54,16 @@ async fn main() -> anyhow::Result<()> {
         workloads::Scale::full()
     };
     let runs = args.runs.unwrap_or(if args.quick { 1 } else { 3 }).max(1);
-    let mut all = Vec::with_capacity(runs);
-    for run in 1..=runs {
-        eprintln!("run {run} of {runs}");
-        all.push(workloads::run_all(&scale).await?);
-    }
-    let figures = report::medians(all);
+    let figures = if runs == 1 {
+        workloads::run_all(&scale).await?
+    } else {
+        let mut all = Vec::with_capacity(runs);
+        for run in 1..=runs {
+            eprintln!("run {run} of {runs}");
+            all.push(run_in_child(args.quick)?);
+        }
+        report::medians(all)
+    };
     println!("medians of {runs} run(s):");
     report::print(&figures);
     if let Some(path) = args.json {

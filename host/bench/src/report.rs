@@ -1,26 +1,26 @@
 //! The results: a table for people, JSON for machines.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One measured figure.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Figure {
     /// The workload (W1 hello, …).
     pub workload: String,
     /// in-process, grpc or sqlite.
-    pub mode: &'static str,
+    pub mode: String,
     /// What was measured.
     pub metric: String,
     /// The value, in `unit`.
     pub value: f64,
     /// The unit.
-    pub unit: &'static str,
+    pub unit: String,
     /// The value against the bare SQLite commit measured in the same run:
     /// latencies in commits' worth (value / commit p50), rates as a fraction
     /// of the commit rate.
     pub vs_commit: Option<f64>,
     /// The target, for reading.
-    pub target: &'static str,
+    pub target: String,
 }
 
 /// Per figure, the run with the median value (runs list the same figures

@@ -115,7 +115,7 @@ async fn bench_host(components: &[&str], cache_capacity: usize) -> anyhow::Resul
 #[derive(Clone)]
 enum Driver {
     Host(Host),
-    Grpc(Client),
+    Grpc(Box<Client>),
 }
 
 impl Driver {
@@ -184,7 +184,7 @@ async fn drivers(bench: &mut Bench) -> anyhow::Result<Vec<Driver>> {
     bench.stop_server = Some(stop);
     Ok(vec![
         Driver::Host(bench.host.clone()),
-        Driver::Grpc(Client::connect(&address).await?),
+        Driver::Grpc(Box::new(Client::connect(&address).await?)),
     ])
 }
 
@@ -237,12 +237,12 @@ impl Table<'_> {
     ) {
         self.figures.push(Figure {
             workload: workload.into(),
-            mode,
+            mode: mode.into(),
             metric: metric.into(),
             value: us,
-            unit: "µs",
+            unit: "µs".into(),
             vs_commit: Some(us / self.base.commit_p50_us),
-            target,
+            target: target.into(),
         });
     }
 
@@ -256,12 +256,12 @@ impl Table<'_> {
     ) {
         self.figures.push(Figure {
             workload: workload.into(),
-            mode,
+            mode: mode.into(),
             metric: metric.into(),
             value: per_s,
-            unit: "/s",
+            unit: "/s".into(),
             vs_commit: Some(per_s / self.base.commits_per_s),
-            target,
+            target: target.into(),
         });
     }
 
@@ -275,12 +275,12 @@ impl Table<'_> {
     ) {
         self.figures.push(Figure {
             workload: workload.into(),
-            mode: "in-process",
+            mode: "in-process".into(),
             metric: metric.into(),
             value,
-            unit,
+            unit: unit.into(),
             vs_commit: None,
-            target,
+            target: target.into(),
         });
     }
 }
