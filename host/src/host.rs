@@ -421,24 +421,53 @@ impl Host {
             .op(Op::Append {
                 run_id,
                 time_ms: now,
-                events,
+                events: events.clone(),
             });
-        let appended = self.core.store.commit(batch).await.map_err(|e| match e {
-            StoreError::CheckFailed(check) => Error::AlreadyExists(check.to_string()),
-            other => other.into(),
-        })?;
         let handle = RunHandle::new(
             run_id,
             start.workflow_id,
             start.workflow_type,
-            component_id,
+            component_id.clone(),
             now,
             run_id.seed(),
         );
-        handle.mark_fresh();
-        handle.push_inputs(appended);
-        self.core.insert_run(handle.clone());
-        activation::wake(&self.core, &handle);
+        let refused = |e: StoreError| match e {
+            StoreError::CheckFailed(check) => Error::AlreadyExists(check.to_string()),
+            other => other.into(),
+        };
+        // The first activation runs before anything is stored and is
+        // committed with the start: one durable write instead of two, and
+        // its effects still follow the commit. New runs' events get ids 1..
+        let inputs: Vec<HistoryEvent> = (1..)
+            .zip(events)
+            .map(|(id, event)| HistoryEvent {
+                id,
+                time_ms: now,
+                event,
+            })
+            .collect();
+        let component = self.core.component(&component_id).await?;
+        if let Some((live, activated)) =
+            activation::first_activation(&self.core, &handle, component, &inputs, now).await
+        {
+            let machine = live.machine.clone();
+            let mut recording =
+                activation::recording(&handle, machine, &inputs, activated, now, batch);
+            let appended = self
+                .core
+                .store
+                .commit(std::mem::take(&mut recording.batch))
+                .await
+                .map_err(refused)?;
+            self.core.insert_run(handle.clone());
+            activation::committed(&self.core, &handle, recording, Some(live), appended);
+        } else {
+            let appended = self.core.store.commit(batch).await.map_err(refused)?;
+            handle.mark_fresh();
+            handle.push_inputs(appended);
+            self.core.insert_run(handle.clone());
+            activation::wake(&self.core, &handle);
+        }
         Ok(Started {
             run_id,
             started: true,

@@ -248,31 +248,42 @@ async fn rebuild_failed(
     task_failed(core, run, inputs, code, err.to_string()).await
 }
 
-/// Commit what an activation produced; then apply its effects.
-async fn record(
-    core: &Arc<Core>,
-    run: &Arc<RunHandle>,
+/// The batch that records an activation, and what its effects need once
+/// it is durable.
+pub(crate) struct Recording {
+    pub(crate) batch: Batch,
+    consumed: Vec<u64>,
+    produced: Vec<Event>,
+    machine: RunMachine,
+    outcome: Option<Outcome>,
+    now: u64,
+}
+
+/// Add to `batch` what records an activation of `run` that consumed
+/// `inputs` and produced `activated` at workflow time `now`: its events, the
+/// boundary, follow-up inputs, timer and task rows, and the close.
+pub(crate) fn recording(
+    run: &RunHandle,
     mut machine: RunMachine,
-    live: Option<LiveRun>,
-    inputs: Vec<HistoryEvent>,
+    inputs: &[HistoryEvent],
     activated: Activated,
     now: u64,
-) {
-    for input in &inputs {
+    mut batch: Batch,
+) -> Recording {
+    for input in inputs {
         machine.apply(&input.event);
     }
     let (mut events, followups) = produced_events(&machine, &activated, now);
     let produced = events.clone();
+    let consumed: Vec<u64> = inputs.iter().map(|e| e.id).collect();
     events.push(Event::ActivationCompleted(ActivationCompleted {
-        consumed: inputs.iter().map(|e| e.id).collect(),
+        consumed: consumed.clone(),
     }));
-    let mut batch = Batch::default()
-        .check(Check::RunOpen(run.id))
-        .op(Op::Append {
-            run_id: run.id,
-            time_ms: now,
-            events,
-        });
+    batch = batch.op(Op::Append {
+        run_id: run.id,
+        time_ms: now,
+        events,
+    });
     if !followups.is_empty() {
         batch = batch.op(Op::Append {
             run_id: run.id,
@@ -309,31 +320,82 @@ async fn record(
             closed_at_ms: now,
         });
     }
-    match core.store.commit(batch).await {
-        Ok(_) if run.is_closed() => {
-            tracing::debug!(run_id = %run.id, "run closed while it was activated; no effects");
-        }
-        Ok(appended) => {
-            run.mailbox().task_failures = 0;
-            for event in &produced {
-                effect(core, run, &machine, event, now);
-                machine.apply(event);
+    Recording {
+        batch,
+        consumed,
+        produced,
+        machine,
+        outcome: activated.outcome,
+        now,
+    }
+}
+
+/// The recording is durable: let its effects happen, deliver its follow-up
+/// inputs, and close the run or cache its instance.
+pub(crate) fn committed(
+    core: &Arc<Core>,
+    run: &Arc<RunHandle>,
+    recording: Recording,
+    live: Option<LiveRun>,
+    appended: Vec<HistoryEvent>,
+) {
+    let Recording {
+        consumed,
+        produced,
+        mut machine,
+        outcome,
+        now,
+        ..
+    } = recording;
+    if run.is_closed() {
+        tracing::debug!(run_id = %run.id, "run closed while it was activated; no effects");
+        return;
+    }
+    run.mailbox().task_failures = 0;
+    for event in &produced {
+        effect(core, run, &machine, event, now);
+        machine.apply(event);
+    }
+    // Follow-up inputs only: a start committed with its first activation
+    // appends inputs that activation already consumed.
+    run.push_inputs(
+        appended
+            .into_iter()
+            .filter(|e| e.event.is_input() && !consumed.contains(&e.id)),
+    );
+    match outcome {
+        Some(outcome) => finish(core, run, &machine, outcome),
+        None => {
+            if let Some(mut live) = live
+                && core.cache.enabled()
+            {
+                live.machine = machine;
+                live.last_time_ms = now;
+                run.put_live(live);
+                core.cache.touch(run);
             }
-            run.push_inputs(appended.into_iter().filter(|e| e.event.is_input()));
-            match activated.outcome {
-                Some(outcome) => finish(core, run, &machine, outcome),
-                None => {
-                    if let Some(mut live) = live
-                        && core.cache.enabled()
-                    {
-                        live.machine = machine;
-                        live.last_time_ms = now;
-                        run.put_live(live);
-                        core.cache.touch(run);
-                    }
-                }
-            }
         }
+    }
+}
+
+/// Commit what an activation produced; then apply its effects.
+async fn record(
+    core: &Arc<Core>,
+    run: &Arc<RunHandle>,
+    machine: RunMachine,
+    live: Option<LiveRun>,
+    inputs: Vec<HistoryEvent>,
+    activated: Activated,
+    now: u64,
+) {
+    let open = Batch::default().check(Check::RunOpen(run.id));
+    let mut recording = recording(run, machine, &inputs, activated, now, open);
+    match core
+        .store
+        .commit(std::mem::take(&mut recording.batch))
+        .await
+    {
+        Ok(appended) => committed(core, run, recording, live, appended),
         Err(StoreError::CheckFailed(_)) => {
             tracing::debug!(run_id = %run.id, "run closed while it was activated; dropping the activation");
         }
@@ -344,6 +406,33 @@ async fn record(
             back_off(core, run);
         }
     }
+}
+
+/// Run a new run's first activation before anything is stored, so the start
+/// and the activation can be committed together. `None` if it did not
+/// produce an outcome cleanly; the caller then starts the run the ordinary
+/// way and the actor handles the failure.
+pub(crate) async fn first_activation(
+    core: &Arc<Core>,
+    run: &RunHandle,
+    component: Arc<LoadedComponent>,
+    inputs: &[HistoryEvent],
+    now: u64,
+) -> Option<(LiveRun, Activated)> {
+    let (running, events, facts) = (core.clone(), inputs.to_vec(), facts(run));
+    tokio::task::spawn_blocking(move || {
+        let (mut live, _) = replay(&running.wasm, component, facts, &[]).ok()?;
+        let inputs: Vec<&Event> = events.iter().map(|e| &e.event).collect();
+        let activated = live
+            .instance
+            .activate(&running.wasm, &inputs, now, false)
+            .ok()?;
+        live.last_time_ms = now;
+        Some((live, activated))
+    })
+    .await
+    .ok()
+    .flatten()
 }
 
 /// The effect of a committed event.
