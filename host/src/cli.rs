@@ -225,32 +225,30 @@ fn fail(err: &Error) -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<ExitCode> {
-    let command = match cli.command {
+    let connect = || Client::connect(&cli.server);
+    match cli.command {
         Command::Server(args) => {
             init_logs();
             serve(args, crate::worker::Activities::default(), &[]).await?;
-            return Ok(ExitCode::SUCCESS);
         }
-        other => other,
-    };
-    let client = Client::connect(&cli.server).await?;
-    match command {
-        Command::Server(_) => unreachable!("handled above"),
         Command::Deploy { component } => {
             let bytes = std::fs::read(&component).map_err(|e| {
                 Error::InvalidArgument(format!("cannot read {}: {e}", component.display()))
             })?;
-            output::deployment(&client.deploy(bytes).await?);
+            output::deployment(&connect().await?.deploy(bytes).await?);
         }
-        Command::Workflow(command) => return workflow(&client, command).await,
+        Command::Workflow(command) => return workflow(&connect().await?, command).await,
         Command::Deployment(DeploymentCommand::List) => {
-            output::deployments(&client.deployments().await?)
+            output::deployments(&connect().await?.deployments().await?);
         }
         Command::Deployment(DeploymentCommand::Rollback {
             workflow_type,
             component,
         }) => {
-            client.set_current(&workflow_type, &component).await?;
+            connect()
+                .await?
+                .set_current(&workflow_type, &component)
+                .await?;
             println!("{workflow_type}: new runs now start on {component}");
         }
     }
