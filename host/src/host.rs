@@ -447,10 +447,10 @@ impl Host {
             })
             .collect();
         let component = self.core.component(&component_id).await?;
-        if let Some((live, activated)) =
+        if let Some((mut live, activated)) =
             activation::first_activation(&self.core, &handle, component, &inputs, now).await
         {
-            let machine = live.machine.clone();
+            let machine = std::mem::take(&mut live.machine);
             let mut recording =
                 activation::recording(&handle, machine, &inputs, activated, now, batch);
             let appended = self

@@ -207,13 +207,14 @@ async fn activate(core: &Arc<Core>, run: &Arc<RunHandle>, inputs: Vec<HistoryEve
     .await
     .map_err(|panic| RebuildError::Failure(ActivationFailure::Trap(panic.to_string())))
     .and_then(|built| built);
-    let (live, result, now) = match ran {
+    let (mut live, result, now) = match ran {
         Ok(ran) => ran,
         Err(err) => return rebuild_failed(core, run, inputs, err).await,
     };
     match result {
         Ok(activated) => {
-            let machine = live.machine.clone();
+            // `committed` gives the instance its updated machine back.
+            let machine = std::mem::take(&mut live.machine);
             record(core, run, machine, Some(live), inputs, activated, now).await;
         }
         Err(failure) => match failure.workflow_failure() {
