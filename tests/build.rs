@@ -13,6 +13,7 @@ const GUESTS: &[&str] = &[
     "guest-infinite-loop",
     "guest-memory-hog",
     "guest-forbidden-import",
+    "guest-probes",
 ];
 
 fn main() -> anyhow::Result<()> {

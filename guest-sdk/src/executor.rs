@@ -7,7 +7,7 @@ use std::task::{Context, Wake, Waker};
 
 use futures::future::LocalBoxFuture;
 
-use crate::shared::Shared;
+use crate::shared::{Shared, Spawned, TaskId};
 
 /// Task ids woken since they were last polled, in wake order.
 type ReadyQueue = Arc<Mutex<VecDeque<usize>>>;
@@ -38,8 +38,13 @@ pub(crate) struct Executor {
 }
 
 impl Executor {
-    fn spawn(&mut self, future: LocalBoxFuture<'static, ()>) {
+    fn spawn(&mut self, shared: &Shared, spawned: Spawned) {
+        let Spawned {
+            future,
+            cancels_seen,
+        } = spawned;
         let task = self.tasks.len();
+        shared.register_task(task, cancels_seen);
         let waker = Waker::from(Arc::new(TaskWaker {
             task,
             ready: self.ready.clone(),
@@ -62,11 +67,11 @@ impl Executor {
     /// timer, an activity, a signal or a condition that is still false.
     pub(crate) fn run_until_blocked(&mut self, shared: &Shared) {
         loop {
-            for future in shared.take_spawned() {
-                self.spawn(future);
+            for spawned in shared.take_spawned() {
+                self.spawn(shared, spawned);
             }
             if let Some(task) = self.pop_ready() {
-                self.poll(task);
+                self.poll(shared, task);
                 continue;
             }
             if shared.has_spawned() {
@@ -78,17 +83,36 @@ impl Executor {
         }
     }
 
-    fn poll(&mut self, task: usize) {
+    /// A cancellation request arrived: cancel every pending step, and count
+    /// it given to every task that is waiting (not woken since its last
+    /// poll); the others get it at their next step.
+    pub(crate) fn cancel(&self, shared: &Shared, reason: &str) {
+        shared.cancel_all(reason);
+        let woken: Vec<TaskId> = self
+            .ready
+            .lock()
+            .map(|ready| ready.iter().copied().collect())
+            .unwrap_or_default();
+        for (task, _) in self.tasks.iter().enumerate().filter(|(_, t)| t.is_some()) {
+            if !woken.contains(&task) {
+                shared.cancel_reached(task);
+            }
+        }
+    }
+
+    fn poll(&mut self, shared: &Shared, task: TaskId) {
         let Some(Some((future, waker))) = self.tasks.get_mut(task) else {
             return;
         };
         let waker = waker.clone();
+        shared.set_current_task(task);
         if future
             .as_mut()
             .poll(&mut Context::from_waker(&waker))
             .is_ready()
         {
             self.tasks[task] = None;
+            shared.task_finished(task);
         }
     }
 }

@@ -28,6 +28,7 @@ impl Future for Sleep {
     type Output = Result<()>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.shared.deliver_cancel_to_step(self.seq);
         match self.shared.poll_slot(self.seq, cx.waker()) {
             None => Poll::Pending,
             Some(resolved) => {
@@ -73,6 +74,7 @@ impl<O: DeserializeOwned> Future for ActivityCall<O> {
                 return Poll::Ready(Err(err));
             }
         };
+        self.shared.deliver_cancel_to_step(seq);
         let Some(Resolved::Activity(resolution)) = self.shared.poll_slot(seq, cx.waker()) else {
             return Poll::Pending;
         };
@@ -116,9 +118,13 @@ impl Future for Condition {
             if check() {
                 return Poll::Ready(Ok(()));
             }
+            if let Some(reason) = self.shared.cancel_for_condition() {
+                return Poll::Ready(Err(Error::Cancelled(reason)));
+            }
             self.shared.wait(ConditionWaiter {
                 check,
                 state: self.state.clone(),
+                task: self.shared.current_task(),
             });
         }
         let mut state = self.state.borrow_mut();

@@ -179,7 +179,7 @@ pub fn activate(entries: &[Entry], jobs: Vec<Job>) -> Outcome {
                     .shared
                     .resolve(result.activity, Resolved::Activity(result.resolution)),
                 Job::Signal(signal) => instance.running.signal(&signal.name, &signal.input),
-                Job::Cancel(reason) => instance.shared.cancel_all(&reason),
+                Job::Cancel(reason) => instance.executor.cancel(&instance.shared, &reason),
             }
         }
         let Some(instance) = slot.as_mut() else {

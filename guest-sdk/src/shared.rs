@@ -1,9 +1,17 @@
 //! State shared between the executor, the workflow context and the futures
 //! it hands out: pending commands by sequence number, condition waiters,
-//! newly spawned tasks and the cancellation flag.
+//! newly spawned tasks and cancellation.
+//!
+//! A cancellation request reaches every task that exists when it arrives.
+//! A task waiting on a step (timer, activity, condition) has that step
+//! cancelled at once; a task that is not waiting then (its step resolved in
+//! the same activation, or it has not run yet) gets the request at the next
+//! step it waits on. Tasks spawned afterwards are not cancelled. Maps are
+//! ordered by sequence number, so hash order never decides the order of
+//! commands.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::task::Waker;
 
@@ -28,15 +36,27 @@ pub(crate) enum Resolved {
 
 struct Slot {
     kind: CommandKind,
+    task: TaskId,
     resolved: Option<Resolved>,
     cancel_requested: bool,
     waker: Option<Waker>,
 }
 
+/// The executor's index of a task.
+pub(crate) type TaskId = usize;
+
 /// A task blocked in `wait_condition`.
 pub(crate) struct ConditionWaiter {
     pub(crate) check: Box<dyn Fn() -> bool>,
     pub(crate) state: Rc<RefCell<ConditionState>>,
+    pub(crate) task: TaskId,
+}
+
+/// A spawned future waiting for a task id, with the number of cancellation
+/// requests that came before it (it is not cancelled by those).
+pub(crate) struct Spawned {
+    pub(crate) future: LocalBoxFuture<'static, ()>,
+    pub(crate) cancels_seen: usize,
 }
 
 /// Progress of one `wait_condition`.
@@ -49,10 +69,15 @@ pub(crate) struct ConditionState {
 /// See the module docs.
 #[derive(Default)]
 pub(crate) struct Shared {
-    slots: RefCell<HashMap<u32, Slot>>,
+    slots: RefCell<BTreeMap<u32, Slot>>,
     conditions: RefCell<Vec<ConditionWaiter>>,
-    spawned: RefCell<Vec<LocalBoxFuture<'static, ()>>>,
-    cancel_requested: Cell<bool>,
+    spawned: RefCell<Vec<Spawned>>,
+    /// Reasons of the cancellation requests received, in order.
+    cancels: RefCell<Vec<String>>,
+    /// Per task, how many of `cancels` it has been given.
+    cancels_seen: RefCell<BTreeMap<TaskId, usize>>,
+    /// The task being polled.
+    current_task: Cell<TaskId>,
     closed: Cell<bool>,
 }
 
@@ -62,6 +87,7 @@ impl Shared {
             seq,
             Slot {
                 kind,
+                task: self.current_task.get(),
                 resolved: None,
                 cancel_requested: false,
                 waker: None,
@@ -115,26 +141,23 @@ impl Shared {
     }
 
     /// Handle a cancellation request: every pending timer and condition
-    /// resolves as cancelled, every pending activity is asked to cancel.
+    /// resolves as cancelled, every pending activity is asked to cancel, and
+    /// every other task gets the request at its next step.
     pub(crate) fn cancel_all(&self, reason: &str) {
-        self.cancel_requested.set(true);
-        for (seq, slot) in self.slots.borrow_mut().iter_mut() {
-            if slot.resolved.is_some() || slot.cancel_requested {
-                continue;
-            }
-            slot.cancel_requested = true;
-            match slot.kind {
-                CommandKind::Timer => {
-                    timer::cancel(*seq);
-                    slot.resolved = Some(Resolved::TimerCancelled(reason.to_string()));
-                    if let Some(waker) = slot.waker.take() {
-                        waker.wake();
-                    }
-                }
-                CommandKind::Activity => activity::request_cancel(*seq),
-            }
+        self.cancels.borrow_mut().push(reason.to_string());
+        let seqs: Vec<u32> = self
+            .slots
+            .borrow()
+            .iter()
+            .filter(|(_, slot)| slot.resolved.is_none() && !slot.cancel_requested)
+            .map(|(seq, _)| *seq)
+            .collect();
+        for seq in seqs {
+            self.cancel_step(seq);
         }
-        for waiter in self.conditions.borrow_mut().drain(..) {
+        let waiters: Vec<ConditionWaiter> = self.conditions.borrow_mut().drain(..).collect();
+        for waiter in waiters {
+            self.mark_delivered(waiter.task);
             let mut state = waiter.state.borrow_mut();
             state.outcome = Some(Err(reason.to_string()));
             if let Some(waker) = state.waker.take() {
@@ -143,8 +166,101 @@ impl Shared {
         }
     }
 
+    /// Cancel the pending command `seq`: a timer resolves as cancelled at
+    /// once, an activity is asked to stop and resolves when it has.
+    fn cancel_step(&self, seq: u32) {
+        let mut slots = self.slots.borrow_mut();
+        let Some(slot) = slots.get_mut(&seq) else {
+            return;
+        };
+        slot.cancel_requested = true;
+        let task = slot.task;
+        match slot.kind {
+            CommandKind::Timer => {
+                timer::cancel(seq);
+                slot.resolved = Some(Resolved::TimerCancelled(self.last_reason()));
+                if let Some(waker) = slot.waker.take() {
+                    waker.wake();
+                }
+            }
+            CommandKind::Activity => activity::request_cancel(seq),
+        }
+        drop(slots);
+        self.mark_delivered(task);
+    }
+
+    fn last_reason(&self) -> String {
+        self.cancels.borrow().last().cloned().unwrap_or_default()
+    }
+
+    /// `task` has been given every cancellation request so far.
+    fn mark_delivered(&self, task: TaskId) {
+        let count = self.cancels.borrow().len();
+        self.cancels_seen.borrow_mut().insert(task, count);
+    }
+
+    /// The reason of a cancellation request the current task has not been
+    /// given yet, marking it given.
+    fn take_undelivered_cancel(&self) -> Option<String> {
+        let task = self.current_task.get();
+        let count = self.cancels.borrow().len();
+        let seen = self.cancels_seen.borrow().get(&task).copied().unwrap_or(0);
+        if seen >= count {
+            return None;
+        }
+        self.mark_delivered(task);
+        Some(self.last_reason())
+    }
+
+    /// Called when a task is about to wait on the unresolved command `seq`:
+    /// if a cancellation request has not reached the task yet, it cancels
+    /// this step.
+    pub(crate) fn deliver_cancel_to_step(&self, seq: u32) {
+        let waiting = self
+            .slots
+            .borrow()
+            .get(&seq)
+            .is_some_and(|slot| slot.resolved.is_none() && !slot.cancel_requested);
+        if waiting && self.take_undelivered_cancel().is_some() {
+            self.cancel_step(seq);
+        }
+    }
+
+    /// Called when a task is about to wait on a condition: the reason of a
+    /// cancellation request that has not reached the task yet.
+    pub(crate) fn cancel_for_condition(&self) -> Option<String> {
+        self.take_undelivered_cancel()
+    }
+
     pub(crate) fn cancel_requested(&self) -> bool {
-        self.cancel_requested.get()
+        !self.cancels.borrow().is_empty()
+    }
+
+    /// A new task that has been given `cancels_seen` cancellation requests.
+    pub(crate) fn register_task(&self, task: TaskId, cancels_seen: usize) {
+        self.cancels_seen.borrow_mut().insert(task, cancels_seen);
+    }
+
+    /// `task` was waiting when the latest cancellation request arrived (on
+    /// a step, which was cancelled, or on another task's outcome): it has
+    /// been given the request.
+    pub(crate) fn cancel_reached(&self, task: TaskId) {
+        self.mark_delivered(task);
+    }
+
+    /// The task being polled.
+    pub(crate) fn current_task(&self) -> TaskId {
+        self.current_task.get()
+    }
+
+    /// The executor polls `task` next.
+    pub(crate) fn set_current_task(&self, task: TaskId) {
+        self.current_task.set(task);
+    }
+
+    /// `task` finished; forget its cancellation bookkeeping.
+    pub(crate) fn task_finished(&self, task: TaskId) {
+        self.cancels_seen.borrow_mut().remove(&task);
     }
 
     pub(crate) fn close(&self) {
@@ -182,10 +298,14 @@ impl Shared {
     }
 
     pub(crate) fn spawn(&self, future: LocalBoxFuture<'static, ()>) {
-        self.spawned.borrow_mut().push(future);
+        let cancels_seen = self.cancels.borrow().len();
+        self.spawned.borrow_mut().push(Spawned {
+            future,
+            cancels_seen,
+        });
     }
 
-    pub(crate) fn take_spawned(&self) -> Vec<LocalBoxFuture<'static, ()>> {
+    pub(crate) fn take_spawned(&self) -> Vec<Spawned> {
         std::mem::take(&mut *self.spawned.borrow_mut())
     }
 

@@ -4,14 +4,15 @@
 //! else a component asks for.
 
 mod activity;
+mod clocks;
 mod info;
 mod log;
 mod random;
 mod timer;
 mod wasi;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Engine, ResourceLimiter};
@@ -19,11 +20,13 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::history::Command;
 
+pub(crate) use self::activity::InvalidOption;
 pub(crate) use self::bindings::exports::keel::workflow::guest as exports;
 pub(crate) use self::bindings::keel::workflow::activity as wit_activity;
 pub(crate) use self::bindings::keel::workflow::signal as wit_signal;
 pub(crate) use self::bindings::keel::workflow::types as wit_types;
 pub(crate) use self::bindings::{Workflow as Bindings, WorkflowPre as BindingsPre};
+pub(crate) use self::clocks::BlockingWait;
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -83,6 +86,19 @@ pub(crate) enum Mode {
     ReadOnly,
 }
 
+/// Workflow code called something that changes the run (a command, the
+/// seeded generator) from a query or `describe`, which must leave the run as
+/// they found it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{what} is not allowed in a query or describe: they are read-only and must not change \
+     what the workflow does next"
+)]
+pub(crate) struct ReadOnlyViolation {
+    /// What the code attempted.
+    pub(crate) what: &'static str,
+}
+
 /// Identity of the run an instance belongs to.
 #[derive(Debug, Clone)]
 pub(crate) struct RunFacts {
@@ -102,11 +118,51 @@ pub(crate) struct Limits {
     pub(crate) payload_bytes: usize,
 }
 
-/// Clock and replay flags shared with the WASI implementations.
+/// Clock and replay flags shared with the WASI implementations, and the
+/// end of what the current call wrote to stderr (where a Rust panic message
+/// goes).
 #[derive(Debug, Default)]
 pub(crate) struct Shared {
     pub(crate) now_ms: AtomicU64,
     pub(crate) replaying: AtomicBool,
+    pub(crate) stderr_tail: Mutex<String>,
+}
+
+/// Bytes of stderr kept per call, to find a panic message in.
+const STDERR_TAIL: usize = 4096;
+
+impl Shared {
+    /// Keep `text` as the end of this call's stderr.
+    pub(crate) fn keep_stderr(&self, text: &str) {
+        let mut tail = self
+            .stderr_tail
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        tail.push_str(text);
+        if tail.len() > STDERR_TAIL {
+            let mut cut = tail.len() - STDERR_TAIL;
+            while !tail.is_char_boundary(cut) {
+                cut += 1;
+            }
+            tail.drain(..cut);
+        }
+    }
+
+    /// The message of a Rust panic written to stderr during this call.
+    fn panic_message(&self) -> Option<String> {
+        let tail = self
+            .stderr_tail
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (_, after) = tail.rsplit_once("panicked at ")?;
+        let (location, message) = after.split_once(":\n").unwrap_or((after, ""));
+        let message = message
+            .split("\nnote: run with")
+            .next()
+            .unwrap_or_default()
+            .trim();
+        Some(format!("{message} (at {})", location.trim()))
+    }
 }
 
 /// The state behind one workflow instance.
@@ -147,11 +203,23 @@ impl HostState {
         self.shared.replaying.store(replaying, Ordering::Relaxed);
         self.mode = mode;
         self.commands.clear();
+        self.memory_exceeded = false;
+        self.shared
+            .stderr_tail
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
     }
 
     /// The commands issued since [`HostState::begin`].
     pub(crate) fn take_commands(&mut self) -> Vec<Command> {
         std::mem::take(&mut self.commands)
+    }
+
+    /// The message of a Rust panic in workflow code during this call, if
+    /// it panicked.
+    pub(crate) fn panic_message(&self) -> Option<String> {
+        self.shared.panic_message()
     }
 
     /// True if the instance tried to grow its memory past the limit.
@@ -171,13 +239,21 @@ impl HostState {
         self.shared.now_ms.load(Ordering::Relaxed)
     }
 
-    /// Record a command, or trap if commands are not allowed now.
-    fn command(&mut self, what: &str, make: impl FnOnce(u32) -> Command) -> wasmtime::Result<u32> {
+    /// Trap with [`ReadOnlyViolation`] unless the call is an activation.
+    fn check_writable(&self, what: &'static str) -> wasmtime::Result<()> {
         if self.mode != Mode::Activation {
-            wasmtime::bail!(
-                "{what} is not allowed here: queries and describe must not issue commands"
-            );
+            return Err(wasmtime::Error::new(ReadOnlyViolation { what }));
         }
+        Ok(())
+    }
+
+    /// Record a command, or trap if commands are not allowed now.
+    fn command(
+        &mut self,
+        what: &'static str,
+        make: impl FnOnce(u32) -> Command,
+    ) -> wasmtime::Result<u32> {
+        self.check_writable(what)?;
         let seq = self.next_seq;
         self.next_seq += 1;
         self.commands.push(make(seq));

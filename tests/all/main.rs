@@ -5,6 +5,8 @@ mod cli;
 mod crash;
 mod errors;
 mod examples;
+mod hostile;
+mod races;
 mod replay;
 mod sandbox;
 mod sdk;
@@ -13,7 +15,7 @@ mod sdk;
 #[test]
 fn every_guest_has_a_test() {
     let sources: String = [
-        "api", "cli", "crash", "errors", "examples", "replay", "sandbox", "sdk",
+        "api", "cli", "crash", "errors", "examples", "hostile", "races", "replay", "sandbox", "sdk",
     ]
     .iter()
     .map(|m| std::fs::read_to_string(format!("{}/all/{m}.rs", env!("CARGO_MANIFEST_DIR"))).unwrap())

@@ -13,7 +13,9 @@ use crate::history::{Command, Event};
 use crate::sandbox::exports::{self as guest, Outcome as GuestOutcome, QueryError};
 use crate::sandbox::wit_activity::Resolution;
 use crate::sandbox::wit_types::Failure as GuestFailure;
-use crate::sandbox::{Bindings, HostState, Mode, RunFacts};
+use crate::sandbox::{
+    Bindings, BlockingWait, HostState, InvalidOption, Mode, ReadOnlyViolation, RunFacts,
+};
 use crate::types::{Failure, Outcome, Payload};
 
 /// Why an activation did not produce an outcome.
@@ -23,6 +25,15 @@ pub(crate) enum ActivationFailure {
     Deadlock { timeout_ms: u128 },
     /// The instance tried to grow its memory past the limit.
     MemoryExceeded { limit_bytes: usize },
+    /// Workflow code waited on a clock (`std::thread::sleep`), which no
+    /// activation may do.
+    Blocking(BlockingWait),
+    /// A command had an option history cannot hold (a NaN, say).
+    InvalidCommand(InvalidOption),
+    /// A query or `describe` tried to change the run.
+    ReadOnly(ReadOnlyViolation),
+    /// Workflow code panicked, with this message.
+    Panic(String),
     /// The workflow called WASI `exit`.
     Exit(i32),
     /// Any other trap (a panic in workflow code, a host limit).
@@ -35,6 +46,10 @@ impl ActivationFailure {
         match self {
             ActivationFailure::Deadlock { .. } => "KEEL-DEADLOCK",
             ActivationFailure::MemoryExceeded { .. } => "KEEL-MEMORY",
+            ActivationFailure::Blocking(_) => "KEEL-BLOCKING",
+            ActivationFailure::InvalidCommand(_) => "KEEL-INVALID-COMMAND",
+            ActivationFailure::ReadOnly(_) => "KEEL-READONLY",
+            ActivationFailure::Panic(_) => "KEEL-PANIC",
             ActivationFailure::Exit(_) => "KEEL-EXIT",
             ActivationFailure::Trap(_) => "KEEL-TRAP",
         }
@@ -65,6 +80,15 @@ impl std::fmt::Display for ActivationFailure {
                 "the workflow exceeded its memory limit of {} MiB",
                 limit_bytes >> 20
             ),
+            ActivationFailure::Blocking(wait) => {
+                write!(f, "{wait}; the workflow task will be retried")
+            }
+            ActivationFailure::InvalidCommand(invalid) => write!(
+                f,
+                "the workflow issued an invalid command: {invalid}; the workflow task will be retried"
+            ),
+            ActivationFailure::ReadOnly(violation) => violation.fmt(f),
+            ActivationFailure::Panic(message) => write!(f, "workflow code panicked: {message}"),
             ActivationFailure::Exit(code) => write!(f, "the workflow called exit({code})"),
             ActivationFailure::Trap(message) => write!(f, "the workflow trapped: {message}"),
         }
@@ -190,6 +214,20 @@ fn classify(
     }
     if let Some(exit) = err.downcast_ref::<wasmtime_wasi::I32Exit>() {
         return ActivationFailure::Exit(exit.0);
+    }
+    if let Some(invalid) = err.downcast_ref::<InvalidOption>() {
+        return ActivationFailure::InvalidCommand(invalid.clone());
+    }
+    if let Some(violation) = err.downcast_ref::<ReadOnlyViolation>() {
+        return ActivationFailure::ReadOnly(*violation);
+    }
+    if let Some(wait) = err.downcast_ref::<BlockingWait>() {
+        return ActivationFailure::Blocking(*wait);
+    }
+    if err.downcast_ref::<Trap>() == Some(&Trap::UnreachableCodeReached)
+        && let Some(message) = store.data().panic_message()
+    {
+        return ActivationFailure::Panic(message);
     }
     if err.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
         return ActivationFailure::Deadlock {

@@ -104,6 +104,19 @@ impl RunMachine {
                     options: options.clone(),
                 }),
                 Command::RequestCancelActivity { seq } => {
+                    if let Some(at) = plan
+                        .events
+                        .iter()
+                        .position(|e| matches!(e, Event::ActivityScheduled(s) if s.seq == *seq))
+                    {
+                        // Scheduled and cancelled in one activation: it is
+                        // never recorded nor dispatched, only resolved.
+                        plan.events.remove(at);
+                        scratch.activities.remove(seq);
+                        plan.followups
+                            .push(Event::ActivityCancelled(ActivityCancelled { seq: *seq }));
+                        continue;
+                    }
                     let Some(activity) = scratch.activities.get(seq) else {
                         continue;
                     };
@@ -131,11 +144,6 @@ impl RunMachine {
     /// The cancellation type of a pending activity.
     pub fn cancellation_type(&self, seq: u32) -> Option<CancellationType> {
         self.activities.get(&seq).map(|a| a.cancellation_type)
-    }
-
-    /// Sequence numbers of the pending activities.
-    pub fn pending_activities(&self) -> impl Iterator<Item = u32> + '_ {
-        self.activities.keys().copied()
     }
 }
 
@@ -180,6 +188,33 @@ mod tests {
             })
         ));
         assert!(matches!(plan.events[1], Event::TimerCancelled(_)));
+    }
+
+    #[test]
+    fn an_activity_cancelled_in_the_activation_that_scheduled_it_is_never_recorded() {
+        for cancellation_type in [
+            CancellationType::TryCancel,
+            CancellationType::WaitCancellationCompleted,
+            CancellationType::Abandon,
+        ] {
+            let plan = RunMachine::default().plan(
+                &[
+                    schedule(1, cancellation_type),
+                    schedule(2, cancellation_type),
+                    Command::RequestCancelActivity { seq: 1 },
+                ],
+                0,
+            );
+            assert!(
+                matches!(plan.events.as_slice(), [Event::ActivityScheduled(s)] if s.seq == 2),
+                "{cancellation_type:?}: {:?}",
+                plan.events
+            );
+            assert_eq!(
+                plan.followups,
+                vec![Event::ActivityCancelled(ActivityCancelled { seq: 1 })]
+            );
+        }
     }
 
     #[test]

@@ -59,11 +59,14 @@ async fn drive(core: Arc<Core>, run: Arc<RunHandle>) {
     loop {
         let (inputs, queries) = {
             let mut mailbox = run.mailbox();
-            let inputs = if mailbox.backing_off || mailbox.parked.is_some() {
+            let mut inputs = if mailbox.backing_off || mailbox.parked.is_some() {
                 Vec::new()
             } else {
                 std::mem::take(&mut mailbox.inputs)
             };
+            // Commits finish in id order but their inputs may be pushed in
+            // another: deliver them as history records them.
+            inputs.sort_by_key(|e| e.id);
             let queries = std::mem::take(&mut mailbox.queries);
             if inputs.is_empty() && queries.is_empty() {
                 mailbox.driving = false;
@@ -130,10 +133,14 @@ fn produced_events(
 ) -> (Vec<Event>, Vec<Event>) {
     let plan = machine.plan(&activated.commands, time_ms);
     let mut events = plan.events;
-    if let Some(outcome) = &activated.outcome {
-        events.push(Event::closing(outcome));
+    match &activated.outcome {
+        // The close is the last event; a closed run takes no more inputs.
+        Some(outcome) => {
+            events.push(Event::closing(outcome));
+            (events, Vec::new())
+        }
+        None => (events, plan.followups),
     }
-    (events, plan.followups)
 }
 
 /// The run's identity as the sandbox needs it.
@@ -293,23 +300,38 @@ pub(crate) fn recording(
         });
     }
     let mut scratch = machine.clone();
+    let started_now = |seq: u32| {
+        produced
+            .iter()
+            .any(|e| matches!(e, Event::TimerStarted(t) if t.seq == seq))
+    };
     for event in &produced {
         scratch.apply(event);
         match event {
             Event::TimerStarted(t) => {
                 batch = batch.op(Op::InsertTimer(timer(run, t.seq, t.fire_at_ms)))
             }
-            Event::TimerCancelled(t) => batch = batch.op(Op::DeleteTimer(run.id, t.seq)),
+            Event::TimerCancelled(t) => {
+                // A timer resolves once: if it fired meanwhile, this
+                // activation is stale and runs again with the firing.
+                if !started_now(t.seq) {
+                    batch = batch.check(Check::TimerPending(run.id, t.seq));
+                }
+                batch = batch.op(Op::DeleteTimer(run.id, t.seq));
+            }
+            Event::ActivityCancelRequested(a) => {
+                // Likewise an activity that resolved meanwhile.
+                batch = batch.check(Check::TaskPending(run.id, a.seq));
+                if scratch.cancellation_type(a.seq)
+                    != Some(CancellationType::WaitCancellationCompleted)
+                {
+                    batch = batch.op(Op::DeleteTask(run.id, a.seq));
+                }
+            }
             Event::ActivityScheduled(_) => {
                 if let Some(task) = task(run, event, now) {
                     batch = batch.op(Op::InsertTask(task));
                 }
-            }
-            Event::ActivityCancelRequested(a)
-                if scratch.cancellation_type(a.seq)
-                    != Some(CancellationType::WaitCancellationCompleted) =>
-            {
-                batch = batch.op(Op::DeleteTask(run.id, a.seq));
             }
             _ => {}
         }
@@ -397,8 +419,17 @@ async fn record(
         .await
     {
         Ok(appended) => committed(core, run, recording, live, appended),
-        Err(StoreError::CheckFailed(_)) => {
+        Err(StoreError::CheckFailed(Check::RunOpen(_))) => {
             tracing::debug!(run_id = %run.id, "run closed while it was activated; dropping the activation");
+        }
+        Err(StoreError::CheckFailed(check)) => {
+            // A command this activation cancels resolved while it ran. Its
+            // instance saw a world that no longer holds: drop it and run the
+            // activation again, from history, with the resolution.
+            tracing::debug!(run_id = %run.id, "stale activation ({check}); running it again");
+            drop(live);
+            requeue(run, inputs);
+            tokio::task::yield_now().await;
         }
         Err(err) => {
             tracing::warn!(run_id = %run.id, "could not record an activation: {err}");
@@ -595,23 +626,16 @@ async fn answer_query(
     let ready = prepare(core, run).await.map_err(unbuildable)?;
     let (querying, name, input, facts) =
         (core.clone(), name.to_string(), input.clone(), facts(run));
-    let (live, answer) = tokio::task::spawn_blocking(move || {
+    // The instance is dropped after the query: whatever the handler changed
+    // in guest memory (std's hash keys, interior mutability) must not reach
+    // the run, so its next activation rebuilds it by replay.
+    let answer = tokio::task::spawn_blocking(move || {
         let mut live = ready.build(&querying.wasm, facts)?;
         let now = live.last_time_ms;
-        let answer = live.instance.query(&querying.wasm, &name, &input, now);
-        Ok((live, answer))
+        Ok(live.instance.query(&querying.wasm, &name, &input, now))
     })
     .await
     .map_err(|e| Error::internal("query", e))?
     .map_err(unbuildable)?;
-    match answer {
-        Ok(answer) => {
-            if core.cache.enabled() && !run.is_closed() {
-                run.put_live(live);
-                core.cache.touch(run);
-            }
-            answer
-        }
-        Err(failure) => Err(Error::QueryFailed(failure.to_string())),
-    }
+    answer.map_err(|failure| Error::QueryFailed(failure.to_string()))?
 }

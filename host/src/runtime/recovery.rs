@@ -6,10 +6,33 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::history::{Event, split_activations};
 use crate::runtime::{Core, RunHandle, activation};
+use crate::store::RunRecord;
 use crate::worker::dispatch::dispatch;
+
+/// Keep an open run whose history cannot be read registered, parked with
+/// the reason, so that one damaged run never stops the host from serving
+/// the others.
+fn park_unreadable(core: &Arc<Core>, record: RunRecord, reason: &str) {
+    let message = format!(
+        "KEEL-UNREADABLE: the history of run {} cannot be read ({reason}); the run is parked \
+         and the host serves the others; terminate it or repair the store",
+        record.run_id
+    );
+    tracing::error!(workflow_id = %record.workflow_id, run_id = %record.run_id, "{message}");
+    let handle = RunHandle::new(
+        record.run_id,
+        record.workflow_id,
+        record.workflow_type,
+        record.component,
+        record.created_at_ms,
+        0,
+    );
+    handle.mailbox().parked = Some(message);
+    core.insert_run(handle);
+}
 
 /// What recovery found.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -30,12 +53,16 @@ pub(crate) async fn recover(core: &Arc<Core>) -> Result<Recovered> {
     let mut handles = Vec::new();
     let mut cancel_requested = HashSet::new();
     for record in core.store.open_runs().await? {
-        let history = core.store.history(record.run_id).await?;
+        let history = match core.store.history(record.run_id).await {
+            Ok(history) => history,
+            Err(err) => {
+                park_unreadable(core, record, &err.to_string());
+                continue;
+            }
+        };
         let Some(Event::WorkflowStarted(started)) = history.first().map(|e| &e.event) else {
-            return Err(Error::Store(format!(
-                "run {} has no WorkflowStarted event; the store is corrupt",
-                record.run_id
-            )));
+            park_unreadable(core, record, "its history has no WorkflowStarted event");
+            continue;
         };
         let handle = RunHandle::new(
             record.run_id,

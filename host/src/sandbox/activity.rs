@@ -14,7 +14,7 @@ impl Host for HostState {
         options: wit::ActivityOptions,
     ) -> wasmtime::Result<u32> {
         self.check_payload(&format!("the input of activity '{name}'"), input.len())?;
-        let options = convert(options);
+        let options = convert(options)?;
         self.command("scheduling an activity", |seq| Command::ScheduleActivity {
             seq,
             name,
@@ -31,8 +31,30 @@ impl Host for HostState {
     }
 }
 
-fn convert(options: wit::ActivityOptions) -> ActivityOptions {
-    ActivityOptions {
+/// An option of a command that history cannot hold.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{field} is {value}; {rule}")]
+pub(crate) struct InvalidOption {
+    /// The option, as workflow code names it.
+    pub(crate) field: &'static str,
+    /// The value it had.
+    pub(crate) value: String,
+    /// What it must be.
+    pub(crate) rule: &'static str,
+}
+
+fn convert(options: wit::ActivityOptions) -> Result<ActivityOptions, InvalidOption> {
+    if let Some(policy) = &options.retry_policy {
+        let coefficient = policy.backoff_coefficient;
+        if !coefficient.is_finite() || coefficient < 1.0 {
+            return Err(InvalidOption {
+                field: "RetryPolicy::backoff_coefficient",
+                value: coefficient.to_string(),
+                rule: "it must be a finite number of at least 1.0",
+            });
+        }
+    }
+    Ok(ActivityOptions {
         start_to_close_ms: options.start_to_close_timeout,
         schedule_to_close_ms: options.schedule_to_close_timeout,
         heartbeat_ms: options.heartbeat_timeout,
@@ -50,5 +72,5 @@ fn convert(options: wit::ActivityOptions) -> ActivityOptions {
             }
             wit::CancellationType::Abandon => CancellationType::Abandon,
         },
-    }
+    })
 }

@@ -13,6 +13,7 @@ pub(crate) fn generator(seed: u64) -> Pcg64Mcg {
 
 impl Host for HostState {
     fn next_u64(&mut self) -> wasmtime::Result<u64> {
+        self.check_writable("ctx.random()")?;
         Ok(self.rng.next_u64())
     }
 }

@@ -1,23 +1,25 @@
-//! The deterministic WASI subset: clocks read workflow time, randomness is
-//! seeded from history, stdout and stderr go to the workflow log (muted on
-//! replay), environment, arguments and stdin are empty, and there is no
-//! file system, network or anything else.
+//! The deterministic WASI subset: clocks read workflow time (`clocks.rs`),
+//! randomness is seeded from history, stdout and stderr go to the workflow
+//! log (muted on replay), environment, arguments and stdin are empty, and
+//! there is no file system, network or anything else.
 
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
-use wasmtime::component::Linker;
+use wasmtime::component::{HasData, HasSelf, Linker, ResourceTable};
+use wasmtime_wasi::WasiCtx;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream, WasiCli, WasiCliView};
-use wasmtime_wasi::p2::bindings::{cli, random};
+use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
+use wasmtime_wasi::p2::bindings::{cli, clocks, random, sync};
 use wasmtime_wasi::random::WasiRandom;
-use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx};
+use wasmtime_wasi_io::bindings::wasi::io;
 use wasmtime_wasi_io::bytes::Bytes;
 use wasmtime_wasi_io::poll::Pollable;
 use wasmtime_wasi_io::streams::{OutputStream, StreamResult};
 
+use super::clocks::WorkflowClock;
 use super::log::truncate;
 use super::{HostState, RunFacts, Shared};
 
@@ -48,11 +50,19 @@ pub(super) fn context(facts: &RunFacts, shared: &Arc<Shared>) -> WasiCtx {
 
 /// Link the WASI subset.
 pub(super) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
-    // io, wall and monotonic clocks, random, stdin, stdout, stderr.
-    wasmtime_wasi::p2::add_to_linker_proxy_interfaces_sync(linker)?;
     let l = linker;
+    io::error::add_to_linker::<HostState, HasIo>(l, |s| &mut s.table)?;
+    sync::io::poll::add_to_linker::<HostState, HasIo>(l, |s| &mut s.table)?;
+    sync::io::streams::add_to_linker::<HostState, HasIo>(l, |s| &mut s.table)?;
+    clocks::wall_clock::add_to_linker::<HostState, WasiClocks>(l, |s| s.clocks())?;
+    // Workflow time, and no waiting: see `clocks.rs`.
+    clocks::monotonic_clock::add_to_linker::<HostState, HasSelf<HostState>>(l, |s| s)?;
+    random::random::add_to_linker::<HostState, WasiRandom>(l, random_ctx)?;
     random::insecure::add_to_linker::<HostState, WasiRandom>(l, random_ctx)?;
     random::insecure_seed::add_to_linker::<HostState, WasiRandom>(l, random_ctx)?;
+    cli::stdin::add_to_linker::<HostState, WasiCli>(l, HostState::cli)?;
+    cli::stdout::add_to_linker::<HostState, WasiCli>(l, HostState::cli)?;
+    cli::stderr::add_to_linker::<HostState, WasiCli>(l, HostState::cli)?;
     cli::exit::add_to_linker::<HostState, WasiCli>(l, HostState::cli)?;
     cli::environment::add_to_linker::<HostState, WasiCli>(l, HostState::cli)?;
     cli::terminal_input::add_to_linker::<HostState, WasiCli>(l, HostState::cli)?;
@@ -63,34 +73,15 @@ pub(super) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
     Ok(())
 }
 
+/// The resource table, as `wasi:io` needs it.
+struct HasIo;
+
+impl HasData for HasIo {
+    type Data<'a> = &'a mut ResourceTable;
+}
+
 fn random_ctx(state: &mut HostState) -> &mut wasmtime_wasi::random::WasiRandomCtx {
     state.wasi.random()
-}
-
-/// Both WASI clocks read workflow time.
-struct WorkflowClock(Arc<Shared>);
-
-impl HostWallClock for WorkflowClock {
-    fn resolution(&self) -> Duration {
-        Duration::from_millis(1)
-    }
-
-    fn now(&self) -> Duration {
-        Duration::from_millis(self.0.now_ms.load(Ordering::Relaxed))
-    }
-}
-
-impl HostMonotonicClock for WorkflowClock {
-    fn resolution(&self) -> u64 {
-        1_000_000
-    }
-
-    fn now(&self) -> u64 {
-        self.0
-            .now_ms
-            .load(Ordering::Relaxed)
-            .saturating_mul(1_000_000)
-    }
 }
 
 /// stdout or stderr of a workflow, written to the log unless replaying.
@@ -104,10 +95,13 @@ struct LogOutput {
 
 impl LogOutput {
     fn emit(&self, bytes: &[u8]) {
+        let text = String::from_utf8_lossy(bytes);
+        if self.stream == "stderr" {
+            self.shared.keep_stderr(&text);
+        }
         if self.shared.replaying.load(Ordering::Relaxed) {
             return;
         }
-        let text = String::from_utf8_lossy(bytes);
         let text = truncate(text.trim_end_matches('\n'), 16 * 1024);
         if !text.is_empty() {
             tracing::info!(
