@@ -112,6 +112,9 @@ pub enum Check {
     TaskPending(RunId, u32),
     /// The workflow id's latest run (if any) lets `policy` start another.
     IdReusable(WorkflowId, IdReusePolicy),
+    /// The run has no event after this id: nothing arrived that the
+    /// committing actor has not seen.
+    NoEventsAfter(RunId, u64),
 }
 
 impl std::fmt::Display for Check {
@@ -120,6 +123,7 @@ impl std::fmt::Display for Check {
             Check::RunOpen(run) => write!(f, "run {run} is not open"),
             Check::TimerPending(run, seq) => write!(f, "timer {seq} of {run} is not pending"),
             Check::TaskPending(run, seq) => write!(f, "activity {seq} of {run} is not pending"),
+            Check::NoEventsAfter(run, id) => write!(f, "run {run} has events after event {id}"),
             Check::IdReusable(id, IdReusePolicy::RejectDuplicate) => {
                 write!(
                     f,

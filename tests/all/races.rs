@@ -218,3 +218,29 @@ async fn activities_racing_timers_resolve_each_command_exactly_once() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signal_accepted_while_the_run_completes_is_delivered_not_dropped() {
+    let t = TestHost::new().await.unwrap();
+    t.deploy(guests::KITCHEN_SINK).await.unwrap();
+    let mut accepted_late = 0;
+    for i in 0..200 {
+        let wf = id(&format!("late-{i}"));
+        let start = StartWorkflow::new(wf.as_str(), "signals", &json!(null)).unwrap();
+        t.host.start(start).await.unwrap();
+        let finish = keel_host::Payload::default();
+        t.host.signal(&wf, "finish", finish).await.unwrap();
+        // Sent while the activation that lets the run finish may be running:
+        // once accepted, the workflow must see it.
+        let late = keel_host::Payload::json("late").unwrap();
+        let accepted = t.host.signal(&wf, "add", late).await.is_ok();
+        let items: Vec<String> = closed(&t.host, &wf).await.into_result().unwrap();
+        if accepted {
+            accepted_late += 1;
+            assert_eq!(items, ["late"], "an accepted signal was dropped by {wf}");
+        } else {
+            assert!(items.is_empty());
+        }
+    }
+    assert!(accepted_late > 0, "the race never happened");
+}

@@ -67,6 +67,9 @@ async fn drive(core: Arc<Core>, run: Arc<RunHandle>) {
             // Commits finish in id order but their inputs may be pushed in
             // another: deliver them as history records them.
             inputs.sort_by_key(|e| e.id);
+            if let Some(last) = inputs.last() {
+                mailbox.seen_through = mailbox.seen_through.max(last.id);
+            }
             let queries = std::mem::take(&mut mailbox.queries);
             if inputs.is_empty() && queries.is_empty() {
                 mailbox.driving = false;
@@ -374,7 +377,13 @@ pub(crate) fn committed(
         tracing::debug!(run_id = %run.id, "run closed while it was activated; no effects");
         return;
     }
-    run.mailbox().task_failures = 0;
+    {
+        let mut mailbox = run.mailbox();
+        mailbox.task_failures = 0;
+        if let Some(last) = appended.last() {
+            mailbox.seen_through = mailbox.seen_through.max(last.id);
+        }
+    }
     for event in &produced {
         effect(core, run, &machine, event, now);
         machine.apply(event);
@@ -411,8 +420,14 @@ async fn record(
     activated: Activated,
     now: u64,
 ) {
-    let open = Batch::default().check(Check::RunOpen(run.id));
-    let mut recording = recording(run, machine, &inputs, activated, now, open);
+    let mut checks = Batch::default().check(Check::RunOpen(run.id));
+    if activated.outcome.is_some() {
+        // Temporal's rule: a run does not close over inputs its code has not
+        // seen (a signal that came while it ran). It runs again with them.
+        let seen = run.mailbox().seen_through;
+        checks = checks.check(Check::NoEventsAfter(run.id, seen));
+    }
+    let mut recording = recording(run, machine, &inputs, activated, now, checks);
     match core
         .store
         .commit(std::mem::take(&mut recording.batch))
@@ -423,9 +438,10 @@ async fn record(
             tracing::debug!(run_id = %run.id, "run closed while it was activated; dropping the activation");
         }
         Err(StoreError::CheckFailed(check)) => {
-            // A command this activation cancels resolved while it ran. Its
+            // A command this activation cancels resolved while it ran, or
+            // it closes the run over an input that came meanwhile. Its
             // instance saw a world that no longer holds: drop it and run the
-            // activation again, from history, with the resolution.
+            // activation again, from history, with what came.
             tracing::debug!(run_id = %run.id, "stale activation ({check}); running it again");
             drop(live);
             requeue(run, inputs);
@@ -548,8 +564,15 @@ async fn record_task_failure(core: &Arc<Core>, run: &RunHandle, code: &str, mess
                 message: message.to_string(),
             })],
         });
-    if let Err(err) = core.store.commit(batch).await {
-        tracing::warn!(run_id = %run.id, "could not record a workflow task failure: {err}");
+    match core.store.commit(batch).await {
+        Ok(appended) => {
+            if let Some(last) = appended.last() {
+                run.saw(last.id);
+            }
+        }
+        Err(err) => {
+            tracing::warn!(run_id = %run.id, "could not record a workflow task failure: {err}")
+        }
     }
 }
 

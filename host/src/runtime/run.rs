@@ -33,6 +33,9 @@ pub(crate) struct Mailbox {
     pub(crate) task_failures: u32,
     /// Why the run is parked (non-determinism), if it is.
     pub(crate) parked: Option<String>,
+    /// The highest event id of the run the actor has seen: taken as input
+    /// or appended itself. A close commits only if nothing came after it.
+    pub(crate) seen_through: u64,
 }
 
 /// A run's instance with the state replay rebuilt alongside it.
@@ -101,6 +104,12 @@ impl RunHandle {
 
     pub(crate) fn push_inputs(&self, inputs: impl IntoIterator<Item = HistoryEvent>) {
         self.mailbox().inputs.extend(inputs);
+    }
+
+    /// The actor has seen the run's events up to `event_id`.
+    pub(crate) fn saw(&self, event_id: u64) {
+        let mut mailbox = self.mailbox();
+        mailbox.seen_through = mailbox.seen_through.max(event_id);
     }
 
     /// Take the cached instance, if any.

@@ -194,6 +194,11 @@ fn apply(tx: &Connection, batch: &Batch) -> StoreResult<Vec<HistoryEvent>> {
                 params![run.to_string(), seq],
                 |r| r.get(0),
             ),
+            Check::NoEventsAfter(run, id) => tx.query_row(
+                "SELECT NOT EXISTS(SELECT 1 FROM events WHERE run_id = ?1 AND event_id > ?2)",
+                params![run.to_string(), id],
+                |r| r.get(0),
+            ),
             Check::IdReusable(workflow_id, policy) => tx
                 .query_row(
                     "SELECT status FROM runs WHERE workflow_id = ?1
