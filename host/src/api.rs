@@ -60,33 +60,51 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener> {
         .map_err(|e| Error::InvalidArgument(format!("cannot listen on {addr}: {e}")))
 }
 
+/// Metadata key of the stable error code ([`Error::code`]).
+const ERROR_CODE: &str = "keel-error-code";
+
 impl From<Error> for tonic::Status {
     fn from(err: Error) -> Self {
-        let message = err.to_string();
-        match err {
-            Error::InvalidArgument(_) | Error::ComponentRejected(_) => {
-                tonic::Status::invalid_argument(message)
-            }
-            Error::NotFound(_) => tonic::Status::not_found(message),
-            Error::AlreadyExists(_) => tonic::Status::already_exists(message),
+        let code = match err {
+            Error::InvalidArgument(_) | Error::ComponentRejected(_) => tonic::Code::InvalidArgument,
+            Error::NotFound(_) => tonic::Code::NotFound,
+            Error::AlreadyExists(_) => tonic::Code::AlreadyExists,
             Error::FailedPrecondition(_) | Error::QueryFailed(_) | Error::WorkflowFailed(_) => {
-                tonic::Status::failed_precondition(message)
+                tonic::Code::FailedPrecondition
             }
-            Error::Store(_) | Error::ShuttingDown => tonic::Status::unavailable(message),
-            Error::Internal(_) => tonic::Status::internal(message),
-        }
+            Error::Store(_) | Error::ShuttingDown | Error::OutcomeUnknown(_) => {
+                tonic::Code::Unavailable
+            }
+            Error::Internal(_) => tonic::Code::Internal,
+        };
+        let mut metadata = tonic::metadata::MetadataMap::new();
+        metadata.insert(
+            ERROR_CODE,
+            tonic::metadata::MetadataValue::from_static(err.code()),
+        );
+        tonic::Status::with_metadata(code, err.detail().to_string(), metadata)
     }
 }
 
 impl From<tonic::Status> for Error {
     fn from(status: tonic::Status) -> Self {
         let message = status.message().to_string();
+        let sent = status
+            .metadata()
+            .get(ERROR_CODE)
+            .and_then(|code| code.to_str().ok());
+        if let Some(err) = sent.and_then(|code| Error::from_code(code, message.clone())) {
+            return err;
+        }
         match status.code() {
             tonic::Code::InvalidArgument => Error::InvalidArgument(message),
             tonic::Code::NotFound => Error::NotFound(message),
             tonic::Code::AlreadyExists => Error::AlreadyExists(message),
             tonic::Code::FailedPrecondition => Error::FailedPrecondition(message),
-            tonic::Code::Unavailable => Error::Store(message),
+            // No code from a Keel host: the call did not get an answer.
+            tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled => {
+                Error::OutcomeUnknown(format!("no answer from the host ({message})"))
+            }
             _ => Error::Internal(format!("{}: {message}", status.code())),
         }
     }

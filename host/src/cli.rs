@@ -13,7 +13,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::client::{Client, DEFAULT_ADDRESS, ListRuns};
 use crate::error::{Error, Result};
 use crate::host::StartWorkflow;
-use crate::ids::WorkflowId;
+use crate::ids::{RequestId, WorkflowId};
 use crate::types::{IdConflictPolicy, IdReusePolicy, Outcome, Payload, RunStatus};
 
 pub use server::{ServerArgs, init_logs, serve};
@@ -71,6 +71,10 @@ enum WorkflowCommand {
         /// The signal's input: JSON text, or @file.json.
         #[arg(long, requires = "signal")]
         signal_input: Option<String>,
+        /// Your id for this request: retrying a command with the same id
+        /// applies it once (the CLI retries a lost answer by itself).
+        #[arg(long, value_parser = parse_request_id)]
+        request_id: Option<RequestId>,
     },
     /// Send a signal to the open run.
     Signal {
@@ -81,6 +85,10 @@ enum WorkflowCommand {
         /// The signal's input: JSON text, or @file.json.
         #[arg(long)]
         input: Option<String>,
+        /// Your id for this request: retrying a command with the same id
+        /// applies it once (the CLI retries a lost answer by itself).
+        #[arg(long, value_parser = parse_request_id)]
+        request_id: Option<RequestId>,
     },
     /// Ask the latest run a read-only query and print the answer.
     Query {
@@ -99,6 +107,10 @@ enum WorkflowCommand {
         /// Why.
         #[arg(long, default_value = "cancelled from the command line")]
         reason: String,
+        /// Your id for this request: retrying a command with the same id
+        /// applies it once (the CLI retries a lost answer by itself).
+        #[arg(long, value_parser = parse_request_id)]
+        request_id: Option<RequestId>,
     },
     /// Stop the open run by force.
     Terminate {
@@ -107,6 +119,10 @@ enum WorkflowCommand {
         /// Why.
         #[arg(long, default_value = "terminated from the command line")]
         reason: String,
+        /// Your id for this request: retrying a command with the same id
+        /// applies it once (the CLI retries a lost answer by itself).
+        #[arg(long, value_parser = parse_request_id)]
+        request_id: Option<RequestId>,
     },
     /// Wait for the latest run to close; print its result (exit 1 unless it
     /// completed).
@@ -265,8 +281,10 @@ async fn workflow(client: &Client, command: WorkflowCommand) -> Result<ExitCode>
             id_conflict_policy,
             signal,
             signal_input,
+            request_id,
         } => {
             let start = StartWorkflow {
+                request_id,
                 workflow_id: WorkflowId::new(&id)?,
                 workflow_type,
                 input: payload(input)?,
@@ -298,9 +316,15 @@ async fn workflow(client: &Client, command: WorkflowCommand) -> Result<ExitCode>
             };
             println!("{verb}: workflow {id} run {}", started.run_id);
         }
-        WorkflowCommand::Signal { id, name, input } => {
+        WorkflowCommand::Signal {
+            id,
+            name,
+            input,
+            request_id,
+        } => {
+            let request_id = request_id.unwrap_or_else(RequestId::generate);
             client
-                .signal(&WorkflowId::new(&id)?, &name, payload(input)?)
+                .signal_once(&WorkflowId::new(&id)?, &name, payload(input)?, &request_id)
                 .await?;
             println!("signalled {id}: {name}");
         }
@@ -312,12 +336,26 @@ async fn workflow(client: &Client, command: WorkflowCommand) -> Result<ExitCode>
                     .await?
             );
         }
-        WorkflowCommand::Cancel { id, reason } => {
-            client.cancel(&WorkflowId::new(&id)?, &reason).await?;
+        WorkflowCommand::Cancel {
+            id,
+            reason,
+            request_id,
+        } => {
+            let request_id = request_id.unwrap_or_else(RequestId::generate);
+            client
+                .cancel_once(&WorkflowId::new(&id)?, &reason, &request_id)
+                .await?;
             println!("cancellation requested: {id}");
         }
-        WorkflowCommand::Terminate { id, reason } => {
-            client.terminate(&WorkflowId::new(&id)?, &reason).await?;
+        WorkflowCommand::Terminate {
+            id,
+            reason,
+            request_id,
+        } => {
+            let request_id = request_id.unwrap_or_else(RequestId::generate);
+            client
+                .terminate_once(&WorkflowId::new(&id)?, &reason, &request_id)
+                .await?;
             println!("terminated: {id}");
         }
         WorkflowCommand::Result { id } => {
@@ -370,6 +408,11 @@ async fn workflow(client: &Client, command: WorkflowCommand) -> Result<ExitCode>
 }
 
 /// An input given as JSON text or `@file`; checked to be JSON.
+/// A `--request-id` argument.
+fn parse_request_id(id: &str) -> std::result::Result<RequestId, String> {
+    RequestId::new(id).map_err(|e| e.detail().to_string())
+}
+
 fn payload(input: Option<String>) -> Result<Payload> {
     let Some(input) = input else {
         return Ok(Payload::default());

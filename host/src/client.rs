@@ -1,6 +1,9 @@
 //! A Rust client of a Keel host's gRPC API, for tests, tools and users'
 //! programs. It speaks in the same domain types as [`crate::Host`].
 
+use std::future::Future;
+use std::time::Duration;
+
 use tonic::transport::Channel;
 
 use crate::api::convert;
@@ -10,9 +13,12 @@ use crate::api::proto::{self};
 use crate::error::{Error, Result};
 use crate::history::HistoryEvent;
 use crate::host::{Deployment, DeploymentInfo, RunDescription, StartWorkflow, Started};
-use crate::ids::{RunId, WorkflowId};
+use crate::ids::{RequestId, RunId, WorkflowId};
 use crate::store::RunRecord;
 use crate::types::{Outcome, Payload, RunStatus};
+
+/// Attempts of a call whose answer is lost before the client gives up.
+const ATTEMPTS: u32 = 4;
 
 /// Where `keel server` listens unless told otherwise.
 pub const DEFAULT_ADDRESS: &str = "127.0.0.1:7233";
@@ -130,56 +136,83 @@ impl Client {
         Ok(())
     }
 
-    /// Start a run; see [`crate::Host::start`].
+    /// Start a run; see [`crate::Host::start`]. The start carries a
+    /// request id (a fresh one unless it has one), and a call whose answer
+    /// is lost is retried with it, so it starts at most one run.
     ///
     /// # Errors
-    /// As the host's.
-    pub async fn start(&self, start: StartWorkflow) -> Result<Started> {
+    /// As the host's; [`Error::OutcomeUnknown`] if no attempt got an answer.
+    pub async fn start(&self, mut start: StartWorkflow) -> Result<Started> {
+        start.request_id.get_or_insert_with(RequestId::generate);
+        let request = convert::start_request(start);
         let reply = self
-            .workflows
-            .clone()
-            .start_workflow(convert::start_request(start))
-            .await?
-            .into_inner();
+            .retrying(|| {
+                let (mut workflows, request) = (self.workflows.clone(), request.clone());
+                async move { workflows.start_workflow(request).await }
+            })
+            .await?;
         started(reply)
     }
 
-    /// Signal or start; see [`crate::Host::signal_with_start`].
+    /// Signal or start; see [`crate::Host::signal_with_start`]. Retried
+    /// like [`Client::start`].
     ///
     /// # Errors
-    /// As the host's.
+    /// As the host's; [`Error::OutcomeUnknown`] if no attempt got an answer.
     pub async fn signal_with_start(
         &self,
-        start: StartWorkflow,
+        mut start: StartWorkflow,
         name: &str,
         input: Payload,
     ) -> Result<Started> {
+        start.request_id.get_or_insert_with(RequestId::generate);
+        let request = proto::SignalWithStartRequest {
+            start: Some(convert::start_request(start)),
+            signal_name: name.to_string(),
+            signal_input: input.into_bytes(),
+        };
         let reply = self
-            .workflows
-            .clone()
-            .signal_with_start(proto::SignalWithStartRequest {
-                start: Some(convert::start_request(start)),
-                signal_name: name.to_string(),
-                signal_input: input.into_bytes(),
+            .retrying(|| {
+                let (mut workflows, request) = (self.workflows.clone(), request.clone());
+                async move { workflows.signal_with_start(request).await }
             })
-            .await?
-            .into_inner();
+            .await?;
         started(reply)
     }
 
-    /// Signal the open run; see [`crate::Host::signal`].
+    /// Signal the open run; see [`crate::Host::signal`]. Retried with a
+    /// fresh request id, so it is delivered once.
     ///
     /// # Errors
-    /// As the host's.
+    /// As the host's; [`Error::OutcomeUnknown`] if no attempt got an answer.
     pub async fn signal(&self, workflow_id: &WorkflowId, name: &str, input: Payload) -> Result<()> {
-        self.workflows
-            .clone()
-            .signal_workflow(proto::SignalWorkflowRequest {
-                workflow_id: workflow_id.to_string(),
-                signal_name: name.to_string(),
-                input: input.into_bytes(),
-            })
-            .await?;
+        self.signal_once(workflow_id, name, input, &RequestId::generate())
+            .await
+    }
+
+    /// Signal the open run at most once for `request_id`; see
+    /// [`crate::Host::signal_once`].
+    ///
+    /// # Errors
+    /// As the host's; [`Error::OutcomeUnknown`] if no attempt got an answer.
+    pub async fn signal_once(
+        &self,
+        workflow_id: &WorkflowId,
+        name: &str,
+        input: Payload,
+        request_id: &RequestId,
+    ) -> Result<()> {
+        let request = proto::SignalWorkflowRequest {
+            workflow_id: workflow_id.to_string(),
+            signal_name: name.to_string(),
+            input: input.into_bytes(),
+            request_id: request_id.to_string(),
+        };
+        self.retrying(|| {
+            let (mut workflows, request) = (self.workflows.clone(), request.clone());
+            async move { workflows.signal_workflow(request).await }
+        })
+        .await?;
         Ok(())
     }
 
@@ -206,34 +239,93 @@ impl Client {
         Ok(Payload::from_bytes(reply.result))
     }
 
-    /// Request cancellation; see [`crate::Host::cancel`].
+    /// Request cancellation; see [`crate::Host::cancel`]. Retried with a
+    /// fresh request id, so it is recorded once.
     ///
     /// # Errors
-    /// As the host's.
+    /// As the host's; [`Error::OutcomeUnknown`] if no attempt got an answer.
     pub async fn cancel(&self, workflow_id: &WorkflowId, reason: &str) -> Result<()> {
-        self.workflows
-            .clone()
-            .cancel_workflow(proto::CancelWorkflowRequest {
-                workflow_id: workflow_id.to_string(),
-                reason: reason.to_string(),
-            })
-            .await?;
+        self.cancel_once(workflow_id, reason, &RequestId::generate())
+            .await
+    }
+
+    /// Request cancellation at most once for `request_id`.
+    ///
+    /// # Errors
+    /// As the host's; [`Error::OutcomeUnknown`] if no attempt got an answer.
+    pub async fn cancel_once(
+        &self,
+        workflow_id: &WorkflowId,
+        reason: &str,
+        request_id: &RequestId,
+    ) -> Result<()> {
+        let request = proto::CancelWorkflowRequest {
+            workflow_id: workflow_id.to_string(),
+            reason: reason.to_string(),
+            request_id: request_id.to_string(),
+        };
+        self.retrying(|| {
+            let (mut workflows, request) = (self.workflows.clone(), request.clone());
+            async move { workflows.cancel_workflow(request).await }
+        })
+        .await?;
         Ok(())
     }
 
-    /// Terminate the open run; see [`crate::Host::terminate`].
+    /// Terminate the open run; see [`crate::Host::terminate`]. Retried with
+    /// a fresh request id.
     ///
     /// # Errors
-    /// As the host's.
+    /// As the host's; [`Error::OutcomeUnknown`] if no attempt got an answer.
     pub async fn terminate(&self, workflow_id: &WorkflowId, reason: &str) -> Result<()> {
-        self.workflows
-            .clone()
-            .terminate_workflow(proto::TerminateWorkflowRequest {
-                workflow_id: workflow_id.to_string(),
-                reason: reason.to_string(),
-            })
-            .await?;
+        self.terminate_once(workflow_id, reason, &RequestId::generate())
+            .await
+    }
+
+    /// Terminate the open run at most once for `request_id`.
+    ///
+    /// # Errors
+    /// As the host's; [`Error::OutcomeUnknown`] if no attempt got an answer.
+    pub async fn terminate_once(
+        &self,
+        workflow_id: &WorkflowId,
+        reason: &str,
+        request_id: &RequestId,
+    ) -> Result<()> {
+        let request = proto::TerminateWorkflowRequest {
+            workflow_id: workflow_id.to_string(),
+            reason: reason.to_string(),
+            request_id: request_id.to_string(),
+        };
+        self.retrying(|| {
+            let (mut workflows, request) = (self.workflows.clone(), request.clone());
+            async move { workflows.terminate_workflow(request).await }
+        })
+        .await?;
         Ok(())
+    }
+
+    /// Run `call` until it gets an answer, at most [`ATTEMPTS`] times: a
+    /// call that got none (the connection broke, the host restarted) is
+    /// sent again unchanged, request id included, so the host applies it
+    /// once.
+    async fn retrying<T, F, Fut>(&self, mut call: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let (mut attempt, mut delay) = (1, Duration::from_millis(100));
+        loop {
+            match call().await.map_err(Error::from) {
+                Ok(reply) => return Ok(reply.into_inner()),
+                Err(Error::OutcomeUnknown(_) | Error::ShuttingDown) if attempt < ATTEMPTS => {
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                    delay *= 3;
+                }
+                Err(err) => return Err(err),
+            }
+        }
     }
 
     /// Describe the latest run; see [`crate::Host::describe`].

@@ -30,6 +30,11 @@ pub enum Error {
     /// The durable store failed; the operation may be retried.
     #[error("store error: {0}")]
     Store(String),
+    /// A call's answer was lost (the connection broke): it may or may not
+    /// have been applied. Requests that change a run carry a request id, so
+    /// retrying with the same one is safe.
+    #[error("outcome unknown: {0}; it is safe to retry with the same request id")]
+    OutcomeUnknown(String),
     /// The host is shutting down.
     #[error("the host is shutting down")]
     ShuttingDown,
@@ -41,6 +46,59 @@ pub enum Error {
 impl Error {
     pub(crate) fn internal(context: &str, err: impl std::fmt::Display) -> Self {
         Error::Internal(format!("{context}: {err}"))
+    }
+
+    /// The stable name of the variant, carried on the wire so a client
+    /// rebuilds the same error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::InvalidArgument(_) => "invalid-argument",
+            Error::NotFound(_) => "not-found",
+            Error::AlreadyExists(_) => "already-exists",
+            Error::FailedPrecondition(_) => "failed-precondition",
+            Error::ComponentRejected(_) => "component-rejected",
+            Error::QueryFailed(_) => "query-failed",
+            Error::WorkflowFailed(_) => "workflow-failed",
+            Error::Store(_) => "store",
+            Error::OutcomeUnknown(_) => "outcome-unknown",
+            Error::ShuttingDown => "shutting-down",
+            Error::Internal(_) => "internal",
+        }
+    }
+
+    /// What happened, without the category [`Error::code`] names.
+    pub fn detail(&self) -> &str {
+        match self {
+            Error::InvalidArgument(m)
+            | Error::NotFound(m)
+            | Error::AlreadyExists(m)
+            | Error::FailedPrecondition(m)
+            | Error::ComponentRejected(m)
+            | Error::QueryFailed(m)
+            | Error::WorkflowFailed(m)
+            | Error::Store(m)
+            | Error::OutcomeUnknown(m)
+            | Error::Internal(m) => m,
+            Error::ShuttingDown => "",
+        }
+    }
+
+    /// Rebuild an error from its [`Error::code`] and [`Error::detail`].
+    pub fn from_code(code: &str, detail: String) -> Option<Self> {
+        Some(match code {
+            "invalid-argument" => Error::InvalidArgument(detail),
+            "not-found" => Error::NotFound(detail),
+            "already-exists" => Error::AlreadyExists(detail),
+            "failed-precondition" => Error::FailedPrecondition(detail),
+            "component-rejected" => Error::ComponentRejected(detail),
+            "query-failed" => Error::QueryFailed(detail),
+            "workflow-failed" => Error::WorkflowFailed(detail),
+            "store" => Error::Store(detail),
+            "outcome-unknown" => Error::OutcomeUnknown(detail),
+            "shutting-down" => Error::ShuttingDown,
+            "internal" => Error::Internal(detail),
+            _ => return None,
+        })
     }
 }
 
@@ -57,6 +115,7 @@ impl From<StoreError> for Error {
                 Error::AlreadyExists(format!("workflow id {id} already has an open run"))
             }
             StoreError::CheckFailed(check) => Error::FailedPrecondition(check.to_string()),
+            StoreError::DuplicateRequest(..) => Error::AlreadyExists(err.to_string()),
             StoreError::Backend(message) => Error::Store(message),
         }
     }

@@ -1,6 +1,8 @@
 //! The host's library API: build a host, deploy components, start runs and
 //! talk to them. The gRPC server and the CLI wrap exactly this.
 
+mod requests;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,7 +11,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::engine::{EngineConfig, WasmEngine};
 use crate::error::{Error, Result};
 use crate::history::{CancelRequested, Event, HistoryEvent, SignalReceived, WorkflowStarted};
-use crate::ids::{ComponentId, RunId, WorkflowId};
+use crate::ids::{ComponentId, RequestId, RunId, WorkflowId};
 use crate::runtime::{Core, QueryRequest, Recovered, RunHandle, activation, recover};
 use crate::store::{
     Batch, Check, ComponentSummary, Op, RunFilter, RunRecord, SqliteStore, Store, StoreError,
@@ -141,6 +143,9 @@ pub struct StartWorkflow {
     pub id_reuse: IdReusePolicy,
     /// What to do if the id has an open run.
     pub id_conflict: IdConflictPolicy,
+    /// The caller's id for this start: a retry with the same id returns
+    /// the run the first attempt started instead of starting another.
+    pub request_id: Option<RequestId>,
 }
 
 /// The run a start request leads to.
@@ -212,7 +217,14 @@ impl StartWorkflow {
             input: Payload::json(input)?,
             id_reuse: IdReusePolicy::default(),
             id_conflict: IdConflictPolicy::default(),
+            request_id: None,
         })
+    }
+
+    /// Set the request id, so that retrying this start is safe.
+    pub fn request_id(mut self, request_id: RequestId) -> Self {
+        self.request_id = Some(request_id);
+        self
     }
 
     /// Set the id-reuse policy.
@@ -335,7 +347,8 @@ impl Host {
         input: Payload,
     ) -> Result<Started> {
         if let Some(run) = self.core.open_run(&start.workflow_id) {
-            self.signal(&start.workflow_id, name, input).await?;
+            self.signal_run(&run, name, input, start.request_id.as_ref())
+                .await?;
             return Ok(Started {
                 run_id: run.id,
                 started: false,
@@ -360,6 +373,13 @@ impl Host {
                 ))
             })?;
         self.check_payload("input", &start.input)?;
+        let request = start.request_id.clone();
+        if let Some(started) = self
+            .started_by(&start.workflow_id, request.as_ref())
+            .await?
+        {
+            return Ok(started);
+        }
         if let Some(open) = self.core.open_run(&start.workflow_id) {
             match start.id_conflict {
                 IdConflictPolicy::Fail => {
@@ -406,7 +426,7 @@ impl Host {
                 random_seed: run_id.seed(),
             }),
         );
-        let batch = Batch::default()
+        let mut batch = Batch::default()
             .check(Check::IdReusable(start.workflow_id.clone(), start.id_reuse))
             .op(Op::InsertRun(RunRecord {
                 run_id,
@@ -423,6 +443,10 @@ impl Host {
                 time_ms: now,
                 events: events.clone(),
             });
+        if let Some(request) = &request {
+            batch = batch.op(Op::RecordRequest(run_id, request.clone()));
+        }
+        let workflow_id = start.workflow_id.clone();
         let handle = RunHandle::new(
             run_id,
             start.workflow_id,
@@ -453,16 +477,30 @@ impl Host {
             let machine = std::mem::take(&mut live.machine);
             let mut recording =
                 activation::recording(&handle, machine, &inputs, activated, now, batch);
-            let appended = self
+            let committed = self
                 .core
                 .store
                 .commit(std::mem::take(&mut recording.batch))
-                .await
-                .map_err(refused)?;
+                .await;
+            let appended = match committed {
+                Ok(appended) => appended,
+                Err(err) => {
+                    return self
+                        .start_refused(&workflow_id, request.as_ref(), refused(err))
+                        .await;
+                }
+            };
             self.core.insert_run(handle.clone());
             activation::committed(&self.core, &handle, recording, Some(live), appended);
         } else {
-            let appended = self.core.store.commit(batch).await.map_err(refused)?;
+            let appended = match self.core.store.commit(batch).await {
+                Ok(appended) => appended,
+                Err(err) => {
+                    return self
+                        .start_refused(&workflow_id, request.as_ref(), refused(err))
+                        .await;
+                }
+            };
             handle.mark_fresh();
             handle.push_inputs(appended);
             self.core.insert_run(handle.clone());
@@ -482,6 +520,17 @@ impl Host {
     /// signal.
     pub async fn signal(&self, workflow_id: &WorkflowId, name: &str, input: Payload) -> Result<()> {
         let run = self.open_run(workflow_id)?;
+        self.signal_run(&run, name, input, None).await
+    }
+
+    /// Record signal `name` for `run`, once per request id if there is one.
+    async fn signal_run(
+        &self,
+        run: &Arc<RunHandle>,
+        name: &str,
+        input: Payload,
+        request: Option<&RequestId>,
+    ) -> Result<()> {
         let loaded = self.core.component(&run.component).await?;
         check_signal(
             loaded.workflow_type(&run.workflow_type),
@@ -490,11 +539,12 @@ impl Host {
         )?;
         self.check_payload("signal's input", &input)?;
         self.append_input(
-            &run,
+            run,
             Event::SignalReceived(SignalReceived {
                 name: name.to_string(),
                 input,
             }),
+            request,
         )
         .await
     }
@@ -506,13 +556,19 @@ impl Host {
     /// [`Error::NotFound`] if there is no open run.
     pub async fn cancel(&self, workflow_id: &WorkflowId, reason: &str) -> Result<()> {
         let run = self.open_run(workflow_id)?;
-        self.append_input(
-            &run,
-            Event::CancelRequested(CancelRequested {
-                reason: reason.to_string(),
-            }),
-        )
-        .await
+        self.cancel_run(&run, reason, None).await
+    }
+
+    async fn cancel_run(
+        &self,
+        run: &Arc<RunHandle>,
+        reason: &str,
+        request: Option<&RequestId>,
+    ) -> Result<()> {
+        let event = Event::CancelRequested(CancelRequested {
+            reason: reason.to_string(),
+        });
+        self.append_input(run, event, request).await
     }
 
     /// Stop the open run of `workflow_id` by force, without running any of
@@ -522,9 +578,19 @@ impl Host {
     /// [`Error::NotFound`] if there is no open run.
     pub async fn terminate(&self, workflow_id: &WorkflowId, reason: &str) -> Result<()> {
         let run = self.open_run(workflow_id)?;
+        self.terminate_run(&run, reason, None).await
+    }
+
+    async fn terminate_run(
+        &self,
+        run: &Arc<RunHandle>,
+        reason: &str,
+        request: Option<&RequestId>,
+    ) -> Result<()> {
+        let run = run.clone();
         let outcome = Outcome::Terminated(reason.to_string());
         let now = self.core.clock.now_ms();
-        let batch = Batch::default()
+        let mut batch = Batch::default()
             .check(Check::RunOpen(run.id))
             .op(Op::Append {
                 run_id: run.id,
@@ -536,7 +602,13 @@ impl Host {
                 outcome: outcome.clone(),
                 closed_at_ms: now,
             });
-        self.core.store.commit(batch).await?;
+        if let Some(request) = request {
+            batch = batch.op(Op::RecordRequest(run.id, request.clone()));
+        }
+        match self.core.store.commit(batch).await {
+            Err(StoreError::DuplicateRequest(..)) => return Ok(()),
+            other => other?,
+        };
         activation::finish(&self.core, &run, &Default::default(), outcome);
         Ok(())
     }
@@ -801,25 +873,32 @@ impl Host {
     }
 
     /// Record an input event for an open run and deliver it.
-    async fn append_input(&self, run: &Arc<RunHandle>, event: Event) -> Result<()> {
-        let batch = Batch::default()
+    async fn append_input(
+        &self,
+        run: &Arc<RunHandle>,
+        event: Event,
+        request: Option<&RequestId>,
+    ) -> Result<()> {
+        let mut batch = Batch::default()
             .check(Check::RunOpen(run.id))
             .op(Op::Append {
                 run_id: run.id,
                 time_ms: self.core.clock.now_ms(),
                 events: vec![event],
             });
-        let appended = self
-            .core
-            .store
-            .commit(batch)
-            .await
-            .map_err(|e| match Error::from(e) {
-                Error::FailedPrecondition(_) => {
-                    Error::NotFound(format!("workflow {} has no open run", run.workflow_id))
-                }
-                other => other,
-            })?;
+        if let Some(request) = request {
+            batch = batch.op(Op::RecordRequest(run.id, request.clone()));
+        }
+        let appended = match self.core.store.commit(batch).await {
+            Err(StoreError::DuplicateRequest(..)) => return Ok(()),
+            committed => committed,
+        };
+        let appended = appended.map_err(|e| match Error::from(e) {
+            Error::FailedPrecondition(_) => {
+                Error::NotFound(format!("workflow {} has no open run", run.workflow_id))
+            }
+            other => other,
+        })?;
         self.core.deliver(run.id, appended);
         Ok(())
     }

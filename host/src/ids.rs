@@ -52,6 +52,58 @@ impl FromStr for WorkflowId {
     }
 }
 
+/// Longest request id accepted, in bytes.
+const MAX_REQUEST_ID_LEN: usize = 128;
+
+/// A caller's id for one request that changes a run (start, signal, cancel,
+/// terminate). The host applies each request id at most once per run, so a
+/// caller that lost the answer retries with the same id safely.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RequestId(String);
+
+impl RequestId {
+    /// Validate and wrap a request id.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] unless it is 1 to 128 ASCII letters,
+    /// digits, `-`, `_`, `.` or `:`.
+    pub fn new(id: impl Into<String>) -> Result<Self> {
+        let id = id.into();
+        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':');
+        if id.is_empty() || id.len() > MAX_REQUEST_ID_LEN || !id.chars().all(allowed) {
+            let shown: String = id.chars().take(40).collect();
+            return Err(Error::InvalidArgument(format!(
+                "request id {shown:?} must be 1 to {MAX_REQUEST_ID_LEN} ASCII letters, digits, '-', '_', '.' or ':'"
+            )));
+        }
+        Ok(RequestId(id))
+    }
+
+    /// A fresh, unique request id.
+    pub fn generate() -> Self {
+        RequestId(format!("req_{}", uuid::Uuid::now_v7().simple()))
+    }
+
+    /// The id as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromStr for RequestId {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        RequestId::new(s)
+    }
+}
+
 /// The id of one run of a workflow: `run_` and a time-ordered UUID.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]

@@ -47,7 +47,7 @@ pub use crate::host::{
     Deployment, DeploymentInfo, Host, HostBuilder, HostConfig, PendingActivity, PendingTimer,
     RunDescription, StartWorkflow, Started,
 };
-pub use crate::ids::{ComponentId, RunId, WorkflowId};
+pub use crate::ids::{ComponentId, RequestId, RunId, WorkflowId};
 pub use crate::replayer::{ReplayError, Replayer};
 pub use crate::runtime::Recovered;
 pub use crate::types::{Failure, IdConflictPolicy, IdReusePolicy, Outcome, Payload, RunStatus};

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::history::{ActivityOptions, Event, HistoryEvent};
-use crate::ids::{ComponentId, RunId, WorkflowId};
+use crate::ids::{ComponentId, RequestId, RunId, WorkflowId};
 use crate::types::{IdReusePolicy, Outcome, Payload, RunStatus};
 
 pub use sqlite::SqliteStore;
@@ -25,6 +25,10 @@ pub enum StoreError {
     /// A run with this workflow id is already open.
     #[error("workflow id {0} already has an open run")]
     WorkflowIdInUse(WorkflowId),
+    /// The run has already applied this request; nothing of the batch was
+    /// applied again.
+    #[error("request {1} was already applied to run {0}")]
+    DuplicateRequest(RunId, RequestId),
     /// The backend failed (I/O, corruption, a bug).
     #[error("{0}")]
     Backend(String),
@@ -183,6 +187,9 @@ pub enum Op {
     },
     /// Remove an activity task (no-op if gone).
     DeleteTask(RunId, u32),
+    /// Remember that a run applied a request; fails the batch with
+    /// [`StoreError::DuplicateRequest`] if it already has.
+    RecordRequest(RunId, RequestId),
     /// Store a component (idempotent) and the types it serves.
     PutComponent {
         /// Its id.
@@ -278,6 +285,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// A run's row.
     async fn run(&self, run: RunId) -> StoreResult<Option<RunRecord>>;
+
+    /// Whether `run` has applied the request `request`.
+    async fn request_applied(&self, run: RunId, request: &RequestId) -> StoreResult<bool>;
 
     /// The newest run of a workflow id.
     async fn latest_run(&self, workflow_id: &WorkflowId) -> StoreResult<Option<RunRecord>>;

@@ -267,7 +267,7 @@ async fn bad_requests_get_clear_statuses() {
     let (client, _stop) = serve(&t.host).await;
     let err = client.deploy(b"\0asm nonsense".to_vec()).await.unwrap_err();
     assert!(
-        matches!(&err, Error::InvalidArgument(m) if m.contains("not a valid WebAssembly component")),
+        matches!(&err, Error::ComponentRejected(m) if m.contains("not a valid WebAssembly component")),
         "{err}"
     );
     let err = client
@@ -275,7 +275,7 @@ async fn bad_requests_get_clear_statuses() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, Error::InvalidArgument(m) if m.contains("wasi:filesystem/types")),
+        matches!(&err, Error::ComponentRejected(m) if m.contains("wasi:filesystem/types")),
         "{err}"
     );
     client

@@ -179,7 +179,18 @@ fn the_cli_drives_every_workflow_command() {
     server.ok(&[
         "workflow", "start", "timers", "--id", "c4", "--input", "3600000",
     ]);
-    server.ok(&["workflow", "terminate", "c4", "--reason", "too slow"]);
+    // The same request id twice: applied once, and both succeed.
+    for _ in 0..2 {
+        server.ok(&[
+            "workflow",
+            "terminate",
+            "c4",
+            "--reason",
+            "too slow",
+            "--request-id",
+            "stop-c4",
+        ]);
+    }
     let out = server.keel(&["workflow", "result", "c4"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("terminated: too slow"));
     let err = server.fails(&[
@@ -222,6 +233,7 @@ fn the_cli_manages_deployments_and_reports_bad_input_in_one_line() {
     assert!(err.contains("malformed JSON"), "{err}");
     let err = server.fails(&["workflow", "describe", "nobody"]);
     assert!(err.starts_with("error: not found:"), "{err}");
+    assert!(!err.contains("not found: not found"), "{err}");
     let err = server.fails(&["workflow", "start", "nope", "--id", "x"]);
     assert!(
         err.contains("no deployed component serves workflow type 'nope'"),

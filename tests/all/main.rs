@@ -8,6 +8,7 @@ mod examples;
 mod hostile;
 mod races;
 mod replay;
+mod retries;
 mod sandbox;
 mod sdk;
 

@@ -5,7 +5,7 @@ use super::proto;
 use crate::error::{Error, Result};
 use crate::history::HistoryEvent;
 use crate::host::{DeploymentInfo, PendingActivity, PendingTimer, RunDescription, StartWorkflow};
-use crate::ids::{RunId, WorkflowId};
+use crate::ids::{RequestId, RunId, WorkflowId};
 use crate::store::{ComponentSummary, RunRecord, WorkflowTypeInfo};
 use crate::types::{Failure, IdConflictPolicy, IdReusePolicy, Outcome, Payload, RunStatus};
 
@@ -23,8 +23,17 @@ pub(crate) fn workflow_id(id: &str) -> Result<WorkflowId> {
     WorkflowId::new(id)
 }
 
+/// A request id from the wire; empty means none.
+pub(crate) fn request_id(id: &str) -> Result<Option<RequestId>> {
+    if id.is_empty() {
+        return Ok(None);
+    }
+    RequestId::new(id).map(Some)
+}
+
 pub(crate) fn start(request: proto::StartWorkflowRequest) -> Result<StartWorkflow> {
     Ok(StartWorkflow {
+        request_id: request_id(&request.request_id)?,
         workflow_id: workflow_id(&request.workflow_id)?,
         workflow_type: request.workflow_type,
         input: payload(request.input)?,
@@ -60,6 +69,10 @@ pub(crate) fn start_request(start: StartWorkflow) -> proto::StartWorkflowRequest
             IdConflictPolicy::UseExisting => proto::IdConflictPolicy::UseExisting,
             IdConflictPolicy::TerminateExisting => proto::IdConflictPolicy::TerminateExisting,
         } as i32,
+        request_id: start
+            .request_id
+            .map(|id| id.to_string())
+            .unwrap_or_default(),
     }
 }
 

@@ -47,9 +47,15 @@ impl WorkflowService for Workflows {
     ) -> Reply<proto::SignalWorkflowResponse> {
         let request = request.into_inner();
         let id = convert::workflow_id(&request.workflow_id)?;
-        self.host
-            .signal(&id, &request.signal_name, convert::payload(request.input)?)
-            .await?;
+        let input = convert::payload(request.input)?;
+        match convert::request_id(&request.request_id)? {
+            Some(rid) => {
+                self.host
+                    .signal_once(&id, &request.signal_name, input, &rid)
+                    .await?
+            }
+            None => self.host.signal(&id, &request.signal_name, input).await?,
+        }
         Ok(Response::new(proto::SignalWorkflowResponse {}))
     }
 
@@ -96,7 +102,10 @@ impl WorkflowService for Workflows {
     ) -> Reply<proto::CancelWorkflowResponse> {
         let request = request.into_inner();
         let id = convert::workflow_id(&request.workflow_id)?;
-        self.host.cancel(&id, &request.reason).await?;
+        match convert::request_id(&request.request_id)? {
+            Some(rid) => self.host.cancel_once(&id, &request.reason, &rid).await?,
+            None => self.host.cancel(&id, &request.reason).await?,
+        }
         Ok(Response::new(proto::CancelWorkflowResponse {}))
     }
 
@@ -106,7 +115,10 @@ impl WorkflowService for Workflows {
     ) -> Reply<proto::TerminateWorkflowResponse> {
         let request = request.into_inner();
         let id = convert::workflow_id(&request.workflow_id)?;
-        self.host.terminate(&id, &request.reason).await?;
+        match convert::request_id(&request.request_id)? {
+            Some(rid) => self.host.terminate_once(&id, &request.reason, &rid).await?,
+            None => self.host.terminate(&id, &request.reason).await?,
+        }
         Ok(Response::new(proto::TerminateWorkflowResponse {}))
     }
 

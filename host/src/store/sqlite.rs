@@ -11,7 +11,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::history::{Event, HistoryEvent};
-use crate::ids::{ComponentId, RunId, WorkflowId};
+use crate::ids::{ComponentId, RequestId, RunId, WorkflowId};
 use crate::store::{
     ActivityTask, Batch, Check, ComponentRecord, ComponentSummary, Op, RunFilter, RunRecord, Store,
     StoreError, StoreResult, TimerRecord, WorkflowTypeInfo,
@@ -19,7 +19,10 @@ use crate::store::{
 use crate::types::{IdReusePolicy, Payload, RunStatus};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts them.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/sqlite/0001_init.sql"),
+    include_str!("../../migrations/sqlite/0002_requests.sql"),
+];
 
 /// Most batches committed in one transaction.
 const MAX_GROUP: usize = 512;
@@ -371,6 +374,21 @@ fn apply_op(tx: &Connection, op: &Op, appended: &mut Vec<HistoryEvent>) -> Store
                 .and_then(|mut s| s.execute(params![run.to_string(), seq]))
                 .map_err(backend)?;
         }
+        Op::RecordRequest(run, request) => {
+            let inserted = tx
+                .prepare_cached("INSERT INTO requests (run_id, request_id) VALUES (?1, ?2)")
+                .and_then(|mut s| s.execute(params![run.to_string(), request.as_str()]));
+            match inserted {
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+                {
+                    return Err(StoreError::DuplicateRequest(*run, request.clone()));
+                }
+                other => {
+                    other.map_err(backend)?;
+                }
+            }
+        }
         Op::PutComponent {
             id,
             bytes,
@@ -502,6 +520,18 @@ impl Store for SqliteStore {
                 run_record,
             )
             .optional()
+        })
+        .await
+    }
+
+    async fn request_applied(&self, run: RunId, request: &RequestId) -> StoreResult<bool> {
+        let request = request.clone();
+        self.read(move |conn| {
+            conn.query_row(
+                "SELECT EXISTS(SELECT 1 FROM requests WHERE run_id = ?1 AND request_id = ?2)",
+                params![run.to_string(), request.as_str()],
+                |r| r.get(0),
+            )
         })
         .await
     }

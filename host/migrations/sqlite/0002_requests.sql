@@ -1,0 +1,8 @@
+-- Keel's embedded store, version 2: request ids a run has applied, so a
+-- retried start, signal, cancel or terminate is applied once.
+
+CREATE TABLE requests (
+    run_id     TEXT NOT NULL,
+    request_id TEXT NOT NULL,
+    PRIMARY KEY (run_id, request_id)
+) WITHOUT ROWID;
