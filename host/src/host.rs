@@ -675,7 +675,7 @@ impl Host {
     pub async fn result(&self, workflow_id: &WorkflowId) -> Result<Outcome> {
         if let Some(run) = self.core.open_run(workflow_id) {
             let mut outcome = run.watch_outcome();
-            let shutdown = self.core.shutdown.clone();
+            let stopping = self.core.stopping.clone();
             tokio::select! {
                 closed = outcome.wait_for(Option::is_some) => {
                     if let Ok(closed) = closed && let Some(outcome) = closed.clone() {
@@ -683,7 +683,7 @@ impl Host {
                     }
                     return Err(Error::ShuttingDown);
                 }
-                () = shutdown.cancelled() => return Err(Error::ShuttingDown),
+                () = stopping.cancelled() => return Err(Error::ShuttingDown),
             }
         }
         let record = self.latest(workflow_id).await?;
@@ -823,7 +823,40 @@ impl Host {
     /// Stop serving. Everything durable stays in the store; a new host on the
     /// same store carries on.
     pub fn shutdown(&self) {
+        self.core.stopping.cancel();
         self.core.shutdown.cancel();
+    }
+
+    /// Begin a graceful stop: calls waiting for a result return
+    /// [`Error::ShuttingDown`], and no activity attempt starts. Runs and
+    /// their tasks stay safe in the store.
+    pub fn begin_stop(&self) {
+        self.core.stopping.cancel();
+    }
+
+    /// Stop gracefully: [`Host::begin_stop`], then wait up to `grace` for
+    /// the activity attempts in flight to finish and record their outcome,
+    /// then stop every task of the host and wait for them. An attempt still
+    /// running after `grace` is dropped and runs again after a restart.
+    pub async fn stop(&self, grace: Duration) {
+        self.begin_stop();
+        self.core.activity_tasks.close();
+        if tokio::time::timeout(grace, self.core.activity_tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "activity attempts still running after {grace:?}; they will run again after a restart"
+            );
+        }
+        self.core.shutdown.cancel();
+        self.core.tasks.close();
+        if tokio::time::timeout(grace, self.core.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("host tasks still running after {grace:?}");
+        }
     }
 
     fn open_run(&self, workflow_id: &WorkflowId) -> Result<Arc<RunHandle>> {

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::clock::Clock;
 use crate::engine::{LoadedComponent, WasmEngine};
@@ -45,7 +46,15 @@ pub(crate) struct Core {
     pub(crate) blocking: Arc<Semaphore>,
     pub(crate) timers: TimerService,
     pub(crate) cache: InstanceCache,
+    /// Cancelled when the host stops: every task ends.
     pub(crate) shutdown: CancellationToken,
+    /// Cancelled when a graceful stop begins: long polls end, no activity
+    /// attempt starts, attempts in flight finish.
+    pub(crate) stopping: CancellationToken,
+    /// Every task the host spawns, so that a stop can wait for them.
+    pub(crate) tasks: TaskTracker,
+    /// The activity tasks among them, drained first.
+    pub(crate) activity_tasks: TaskTracker,
     registry: Mutex<Registry>,
     tokens: Mutex<HashMap<(RunId, u32), CancellationToken>>,
     versions: Mutex<HashMap<String, ComponentId>>,
@@ -60,9 +69,13 @@ impl Core {
         activities: Activities,
     ) -> Arc<Self> {
         let shutdown = CancellationToken::new();
+        let tasks = TaskTracker::new();
         Arc::new_cyclic(|core| Core {
-            timers: TimerService::start(core.clone(), clock.clone(), shutdown.clone()),
+            timers: TimerService::start(core.clone(), clock.clone(), shutdown.clone(), &tasks),
             shutdown,
+            stopping: CancellationToken::new(),
+            tasks,
+            activity_tasks: TaskTracker::new(),
             store,
             wasm,
             clock,

@@ -30,11 +30,16 @@ struct Server {
 
 impl Server {
     fn start() -> Self {
+        Self::start_with(Stdio::inherit())
+    }
+
+    fn start_with(stderr: Stdio) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("keel.db");
         let mut child = Command::new(SERVER)
             .args(["--db", db.to_str().unwrap(), "--listen", "127.0.0.1:0"])
             .stdout(Stdio::piped())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         let mut line = String::new();
@@ -249,13 +254,41 @@ fn the_cli_manages_deployments_and_reports_bad_input_in_one_line() {
     assert!(err.contains("cannot read /no/such/file.wasm"), "{err}");
 }
 
+/// Wait up to 60 s for `child` to exit.
+fn exits(child: &mut Child, what: &str) -> std::process::ExitStatus {
+    for _ in 0..600 {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    panic!("{what} did not exit within 60 s");
+}
+
 #[test]
 fn the_server_stops_gracefully_on_sigterm() {
-    let mut server = Server::start();
+    let mut server = Server::start_with(Stdio::piped());
     server.ok(&["deploy", guests::KITCHEN_SINK]);
+    server.ok(&["deploy", guests::FAN_OUT]);
     server.ok(&[
         "workflow", "start", "timers", "--id", "t", "--input", "3600000",
     ]);
+    server.ok(&["workflow", "start", "signals", "--id", "waiting"]);
+    // A long poll in flight: it must not hold the stop up.
+    let mut waiting = Command::new(keel_binary())
+        .args(["--server", &server.address, "workflow", "result", "waiting"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // And a busy host: runs with activities in flight.
+    for i in 0..20 {
+        let id = format!("busy-{i}");
+        server.ok(&[
+            "workflow", "start", "fan-out", "--id", &id, "--input", "200",
+        ]);
+    }
     let pid = server.child.id().to_string();
     assert!(
         Command::new("kill")
@@ -264,8 +297,22 @@ fn the_server_stops_gracefully_on_sigterm() {
             .unwrap()
             .success()
     );
-    let status = server.child.wait().unwrap();
-    assert!(status.success(), "the server exited with {status}");
+    let status = exits(&mut server.child, "the server");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut server.child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(
+        status.success(),
+        "the server exited with {status}: {stderr}"
+    );
+    assert!(
+        !stderr.contains("panicked"),
+        "the server panicked: {stderr}"
+    );
+    let waited = exits(&mut waiting, "the waiting `keel workflow result`");
+    assert_eq!(waited.code(), Some(1));
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut waiting.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(err.contains("shutting down"), "{err}");
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! Hostile workflows: a blocking call, an option history cannot hold, a
 //! damaged history and queries that try to change the run are each
 //! contained to their run, with a clear error, and never stall or brick the
-//! host.
+//! host; and a stopping host finishes what is in flight instead of dropping
+//! it.
 
 use keel_host::history::Event;
 use keel_host::{Error, Outcome, Payload, RunStatus, StartWorkflow, WorkflowId};
@@ -231,4 +232,45 @@ async fn queries_that_panic_or_draw_randomness_fail_with_a_clear_message() {
         t.host.result(&wf).await.unwrap(),
         Outcome::Completed(Payload::json(&Vec::<Vec<String>>::new()).unwrap())
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_stop_lets_activity_attempts_in_flight_finish() {
+    let t = TestHost::new().await.unwrap();
+    t.deploy(guests::PROBES).await.unwrap();
+    let runs: Vec<WorkflowId> = (0..10).map(|i| id(&format!("slow-{i}"))).collect();
+    for wf in &runs {
+        let start = StartWorkflow::new(wf.as_str(), "slow-activity", &300).unwrap();
+        t.host.start(start).await.unwrap();
+    }
+    for wf in &runs {
+        eventually("the activity is scheduled", || async {
+            t.host
+                .history(wf)
+                .await
+                .unwrap()
+                .iter()
+                .any(|e| matches!(e.event, Event::ActivityScheduled(_)))
+        })
+        .await;
+    }
+    // The attempts started as soon as they were scheduled; the stop waits
+    // for them and records their results instead of dropping them.
+    t.host.stop(std::time::Duration::from_secs(20)).await;
+    let mut finished = 0;
+    for wf in &runs {
+        let history = t.host.history(wf).await.unwrap();
+        finished += history
+            .iter()
+            .filter(|e| matches!(e.event, Event::ActivityCompleted(_)))
+            .count();
+    }
+    assert_eq!(finished, runs.len(), "attempts in flight were dropped");
+    drop(t.host);
+    let host = open(&t.db, test_config()).await.unwrap();
+    assert_eq!(host.recovered().activities, 0, "nothing to run again");
+    for wf in &runs {
+        let ms: u64 = host.result(wf).await.unwrap().into_result().unwrap();
+        assert_eq!(ms, 300);
+    }
 }

@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Args;
 
@@ -28,6 +29,10 @@ pub struct ServerArgs {
     /// Live workflow instances kept in memory.
     #[arg(long, default_value_t = HostConfig::default().cache_capacity)]
     pub cache: usize,
+    /// On SIGINT or SIGTERM, how long requests and activity attempts in
+    /// flight may take to finish before the server stops anyway.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub stop_grace: Duration,
 }
 
 /// Log to stderr, filtered by `RUST_LOG` (default `info`); colours only on
@@ -72,8 +77,29 @@ pub async fn serve(args: ServerArgs, activities: Activities, components: &[&[u8]
         .map_err(|e| Error::internal("reading the bound address", e))?;
     println!("listening on {address}");
     tracing::info!(%address, db = %args.db.display(), "keel server ready");
-    api::serve(host.clone(), listener, shutdown_signal()).await?;
-    host.shutdown();
+    let (signalled, signal) = tokio::sync::oneshot::channel();
+    let stopping = host.clone();
+    let stop_requested = async move {
+        shutdown_signal().await;
+        tracing::info!("stopping: finishing the requests and activity attempts in flight");
+        // Long polls (a caller waiting for a result) end now, so that the
+        // server's wait for requests in flight ends too.
+        stopping.begin_stop();
+        let _ = signalled.send(());
+    };
+    let server = api::serve(host.clone(), listener, stop_requested);
+    let grace = args.stop_grace;
+    tokio::select! {
+        served = server => served?,
+        () = async {
+            if signal.await.is_ok() {
+                tokio::time::sleep(grace).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        } => tracing::warn!("requests still in flight after {grace:?}; stopping anyway"),
+    }
+    host.stop(grace).await;
     tracing::info!("keel server stopped");
     Ok(())
 }

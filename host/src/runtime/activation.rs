@@ -52,7 +52,7 @@ pub(crate) fn wake(core: &Arc<Core>, run: &Arc<RunHandle>) {
         }
         mailbox.driving = true;
     }
-    tokio::spawn(drive(core.clone(), run.clone()));
+    core.tasks.spawn(drive(core.clone(), run.clone()));
 }
 
 async fn drive(core: Arc<Core>, run: Arc<RunHandle>) {
@@ -71,6 +71,11 @@ async fn drive(core: Arc<Core>, run: Arc<RunHandle>) {
                 mailbox.seen_through = mailbox.seen_through.max(last.id);
             }
             let queries = std::mem::take(&mut mailbox.queries);
+            if core.shutdown.is_cancelled() {
+                // Stopping: what is undelivered stays in the store.
+                mailbox.driving = false;
+                return;
+            }
             if inputs.is_empty() && queries.is_empty() {
                 mailbox.driving = false;
                 return;
@@ -610,8 +615,11 @@ fn back_off(core: &Arc<Core>, run: &Arc<RunHandle>) {
             .min(core.config.task_retry_max)
     };
     let (core, run) = (core.clone(), run.clone());
-    tokio::spawn(async move {
-        tokio::time::sleep(delay).await;
+    core.clone().tasks.spawn(async move {
+        tokio::select! {
+            () = core.shutdown.cancelled() => return,
+            () = tokio::time::sleep(delay) => {}
+        }
         run.mailbox().backing_off = false;
         wake(&core, &run);
     });

@@ -28,7 +28,7 @@ const STORE_RETRY: Duration = Duration::from_secs(1);
 pub(crate) fn dispatch(core: &Arc<Core>, task: ActivityTask) {
     let core = core.clone();
     let token = core.activity_token(task.run_id, task.seq);
-    tokio::spawn(async move {
+    core.clone().activity_tasks.spawn(async move {
         let shutdown = core.shutdown.clone();
         tokio::select! {
             () = shutdown.cancelled() => {}
@@ -54,8 +54,14 @@ async fn run_task(core: &Arc<Core>, mut task: ActivityTask, token: CancellationT
         if wait > 0 {
             tokio::select! {
                 () = token.cancelled() => {}
+                () = core.stopping.cancelled() => {}
                 () = tokio::time::sleep(Duration::from_millis(wait)) => {}
             }
+        }
+        if core.stopping.is_cancelled() && !token.is_cancelled() {
+            // The host is stopping: no attempt starts. The task stays in
+            // the store and runs after the restart.
+            return core.forget_token(task.run_id, task.seq);
         }
         let heartbeat = Arc::new(Heartbeat::default());
         // Cancelled with the task, and also when this attempt times out, so a

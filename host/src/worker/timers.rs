@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::clock::Clock;
 
@@ -37,9 +38,10 @@ impl TimerService {
         core: Weak<Core>,
         clock: Arc<dyn Clock>,
         shutdown: CancellationToken,
+        tasks: &TaskTracker,
     ) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(core, clock, shutdown, rx));
+        tasks.spawn(run(core, clock, shutdown, rx));
         TimerService { tx }
     }
 
@@ -91,7 +93,7 @@ async fn run(
                     }
                     due.pop_first();
                     armed.remove(&(run, seq));
-                    tokio::spawn(fire(core.clone(), run, seq));
+                    core.tasks.spawn(fire(core.clone(), run, seq));
                 }
             }
         }

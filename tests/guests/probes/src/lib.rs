@@ -184,6 +184,21 @@ impl Workflow for CloseWhilePending {
     }
 }
 
+/// `slow-activity`: runs the `slow` activity for the input's milliseconds
+/// and returns what it returned.
+#[derive(Default)]
+pub struct SlowActivity;
+
+impl Workflow for SlowActivity {
+    const NAME: &'static str = "slow-activity";
+    type Input = u64;
+    type Output = u64;
+
+    async fn run(ctx: WorkflowContext<Self>, ms: u64) -> Result<u64> {
+        ctx.activity("slow", &ms, options()).await
+    }
+}
+
 keel_sdk::workflows!(
     ThreadSleep,
     NanBackoff,
@@ -192,4 +207,5 @@ keel_sdk::workflows!(
     WaitForever,
     ScheduleAndDrop,
     CloseWhilePending,
+    SlowActivity,
 );
