@@ -37,6 +37,8 @@ pub struct EngineConfig {
     pub max_instances: u32,
     /// Largest payload a workflow may hand the host, bytes.
     pub max_payload_bytes: usize,
+    /// Commands one activation may issue; more fail the workflow task.
+    pub max_commands_per_activation: usize,
 }
 
 impl Default for EngineConfig {
@@ -46,6 +48,7 @@ impl Default for EngineConfig {
             activation_timeout: Duration::from_secs(2),
             max_instances: 1_000,
             max_payload_bytes: 2 << 20,
+            max_commands_per_activation: 10_000,
         }
     }
 }
@@ -151,6 +154,7 @@ impl WasmEngine {
         Limits {
             memory_bytes: self.config.memory_limit_bytes,
             payload_bytes: self.config.max_payload_bytes,
+            commands: self.config.max_commands_per_activation,
         }
     }
 

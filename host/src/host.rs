@@ -12,6 +12,7 @@ use crate::engine::{EngineConfig, WasmEngine};
 use crate::error::{Error, Result};
 use crate::history::{CancelRequested, Event, HistoryEvent, SignalReceived, WorkflowStarted};
 use crate::ids::{ComponentId, RequestId, RunId, WorkflowId};
+use crate::limits::RunLimits;
 use crate::runtime::{Core, QueryRequest, Recovered, RunHandle, activation, recover};
 use crate::store::{
     Batch, Check, ComponentSummary, Op, RunFilter, RunRecord, SqliteStore, Store, StoreError,
@@ -34,6 +35,8 @@ pub struct HostConfig {
     pub task_retry_initial: Duration,
     /// Longest backoff after failed workflow tasks.
     pub task_retry_max: Duration,
+    /// What one run may make the host hold.
+    pub limits: RunLimits,
 }
 
 impl Default for HostConfig {
@@ -44,6 +47,7 @@ impl Default for HostConfig {
             blocking_threads: 16,
             task_retry_initial: Duration::from_secs(1),
             task_retry_max: Duration::from_secs(60),
+            limits: RunLimits::default(),
         }
     }
 }
@@ -471,9 +475,13 @@ impl Host {
             })
             .collect();
         let component = self.core.component(&component_id).await?;
-        if let Some((mut live, activated)) =
-            activation::first_activation(&self.core, &handle, component, &inputs, now).await
-        {
+        let first = activation::first_activation(&self.core, &handle, component, &inputs, now)
+            .await
+            .filter(|(live, activated)| {
+                activation::check_limits(&self.core, &handle, &live.machine, &inputs, activated)
+                    .is_ok()
+            });
+        if let Some((mut live, activated)) = first {
             let machine = std::mem::take(&mut live.machine);
             let mut recording =
                 activation::recording(&handle, machine, &inputs, activated, now, batch);
@@ -565,6 +573,7 @@ impl Host {
         reason: &str,
         request: Option<&RequestId>,
     ) -> Result<()> {
+        self.check_reason(reason)?;
         let event = Event::CancelRequested(CancelRequested {
             reason: reason.to_string(),
         });
@@ -587,6 +596,7 @@ impl Host {
         reason: &str,
         request: Option<&RequestId>,
     ) -> Result<()> {
+        self.check_reason(reason)?;
         let run = run.clone();
         let outcome = Outcome::Terminated(reason.to_string());
         let now = self.core.clock.now_ms();
@@ -871,6 +881,17 @@ impl Host {
             .latest_run(workflow_id)
             .await?
             .ok_or_else(|| Error::NotFound(format!("no workflow with id {workflow_id}")))
+    }
+
+    fn check_reason(&self, reason: &str) -> Result<()> {
+        let limit = self.core.config.limits.max_reason_bytes;
+        if reason.len() > limit {
+            return Err(Error::InvalidArgument(format!(
+                "the reason is {} bytes, over the limit of {limit} bytes",
+                reason.len()
+            )));
+        }
+        Ok(())
     }
 
     fn check_payload(&self, what: &str, payload: &Payload) -> Result<()> {

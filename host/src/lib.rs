@@ -35,6 +35,7 @@ pub mod error;
 pub mod history;
 mod host;
 pub mod ids;
+pub mod limits;
 mod replayer;
 mod runtime;
 mod sandbox;

@@ -19,6 +19,7 @@ use wasmtime::{Engine, ResourceLimiter};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::history::Command;
+use crate::limits::{Limit, LimitExceeded};
 
 pub(crate) use self::activity::InvalidOption;
 pub(crate) use self::bindings::exports::keel::workflow::guest as exports;
@@ -116,6 +117,8 @@ pub(crate) struct Limits {
     pub(crate) memory_bytes: usize,
     /// Largest payload a guest may hand the host, bytes.
     pub(crate) payload_bytes: usize,
+    /// Commands one activation may issue.
+    pub(crate) commands: usize,
 }
 
 /// Clock and replay flags shared with the WASI implementations, and the
@@ -254,6 +257,13 @@ impl HostState {
         make: impl FnOnce(u32) -> Command,
     ) -> wasmtime::Result<u32> {
         self.check_writable(what)?;
+        if self.commands.len() >= self.limits.commands {
+            return Err(wasmtime::Error::new(LimitExceeded {
+                limit: Limit::CommandsPerActivation,
+                value: self.commands.len() as u64 + 1,
+                max: self.limits.commands as u64,
+            }));
+        }
         let seq = self.next_seq;
         self.next_seq += 1;
         self.commands.push(make(seq));

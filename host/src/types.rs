@@ -133,6 +133,30 @@ impl Failure {
         }
     }
 
+    /// The same failure with its message and type cut to what history
+    /// keeps (a note says how much was cut).
+    pub fn bounded(mut self) -> Self {
+        use crate::limits::{MAX_FAILURE_MESSAGE, MAX_FAILURE_TYPE};
+        if self.message.len() > MAX_FAILURE_MESSAGE {
+            let cut = self.message.len();
+            let mut end = MAX_FAILURE_MESSAGE;
+            while !self.message.is_char_boundary(end) {
+                end -= 1;
+            }
+            self.message.truncate(end);
+            self.message
+                .push_str(&format!(" … [{} of {cut} bytes cut]", cut - end));
+        }
+        if self.error_type.len() > MAX_FAILURE_TYPE {
+            let mut end = MAX_FAILURE_TYPE;
+            while !self.error_type.is_char_boundary(end) {
+                end -= 1;
+            }
+            self.error_type.truncate(end);
+        }
+        self
+    }
+
     /// The same failure, marked non-retryable.
     pub fn non_retryable(mut self) -> Self {
         self.non_retryable = true;

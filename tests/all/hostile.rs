@@ -62,7 +62,7 @@ async fn a_nan_retry_option_fails_the_task_and_the_host_still_restarts() {
     t.deploy(guests::KITCHEN_SINK).await.unwrap();
     let nan = id("nan");
     t.host
-        .start(StartWorkflow::new("nan", "nan-backoff", &json!(null)).unwrap())
+        .start(StartWorkflow::new("nan", "bad-retry", &"nan").unwrap())
         .await
         .unwrap();
     eventually("the invalid option is named", || {

@@ -6,6 +6,7 @@ mod crash;
 mod errors;
 mod examples;
 mod hostile;
+mod limits;
 mod races;
 mod replay;
 mod retries;

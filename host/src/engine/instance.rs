@@ -10,6 +10,7 @@ use super::WasmEngine;
 use super::component::{LoadedComponent, flatten};
 use crate::error::Error;
 use crate::history::{Command, Event};
+use crate::limits::LimitExceeded;
 use crate::sandbox::exports::{self as guest, Outcome as GuestOutcome, QueryError};
 use crate::sandbox::wit_activity::Resolution;
 use crate::sandbox::wit_types::Failure as GuestFailure;
@@ -28,6 +29,8 @@ pub(crate) enum ActivationFailure {
     /// Workflow code waited on a clock (`std::thread::sleep`), which no
     /// activation may do.
     Blocking(BlockingWait),
+    /// The activation went past a limit.
+    Limit(LimitExceeded),
     /// A command had an option history cannot hold (a NaN, say).
     InvalidCommand(InvalidOption),
     /// A query or `describe` tried to change the run.
@@ -47,6 +50,7 @@ impl ActivationFailure {
             ActivationFailure::Deadlock { .. } => "KEEL-DEADLOCK",
             ActivationFailure::MemoryExceeded { .. } => "KEEL-MEMORY",
             ActivationFailure::Blocking(_) => "KEEL-BLOCKING",
+            ActivationFailure::Limit(exceeded) => exceeded.code(),
             ActivationFailure::InvalidCommand(_) => "KEEL-INVALID-COMMAND",
             ActivationFailure::ReadOnly(_) => "KEEL-READONLY",
             ActivationFailure::Panic(_) => "KEEL-PANIC",
@@ -82,6 +86,9 @@ impl std::fmt::Display for ActivationFailure {
             ),
             ActivationFailure::Blocking(wait) => {
                 write!(f, "{wait}; the workflow task will be retried")
+            }
+            ActivationFailure::Limit(exceeded) => {
+                write!(f, "{exceeded}; the workflow task will be retried")
             }
             ActivationFailure::InvalidCommand(invalid) => write!(
                 f,
@@ -215,6 +222,9 @@ fn classify(
     if let Some(exit) = err.downcast_ref::<wasmtime_wasi::I32Exit>() {
         return ActivationFailure::Exit(exit.0);
     }
+    if let Some(exceeded) = err.downcast_ref::<LimitExceeded>() {
+        return ActivationFailure::Limit(*exceeded);
+    }
     if let Some(invalid) = err.downcast_ref::<InvalidOption>() {
         return ActivationFailure::InvalidCommand(invalid.clone());
     }
@@ -244,6 +254,7 @@ fn failure(f: GuestFailure) -> Failure {
         non_retryable: f.non_retryable,
         details: f.details.map(Payload::from_bytes),
     }
+    .bounded()
 }
 
 fn guest_failure(f: &Failure) -> GuestFailure {

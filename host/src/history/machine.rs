@@ -26,6 +26,14 @@ pub struct Plan {
     pub followups: Vec<Event>,
 }
 
+/// What an activation would leave; see [`RunMachine::after`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct After {
+    pub(crate) timers: usize,
+    pub(crate) activities: usize,
+    pub(crate) events: usize,
+}
+
 /// See the module docs.
 #[derive(Debug, Default, Clone)]
 pub struct RunMachine {
@@ -134,6 +142,30 @@ impl RunMachine {
             plan.events.push(event);
         }
         plan
+    }
+
+    /// What delivering `inputs` and planning `commands` would leave,
+    /// without changing the machine: pending timers and activities, and the
+    /// events recorded (commands and follow-ups).
+    pub(crate) fn after(&self, inputs: &[&Event], commands: &[Command]) -> After {
+        let mut scratch = self.clone();
+        for input in inputs {
+            scratch.apply(input);
+        }
+        let plan = scratch.plan(commands, 0);
+        for event in plan.events.iter().chain(&plan.followups) {
+            scratch.apply(event);
+        }
+        After {
+            timers: scratch.timers.len(),
+            activities: scratch.activities.len(),
+            events: plan.events.len() + plan.followups.len(),
+        }
+    }
+
+    /// How many timers and activities are pending.
+    pub(crate) fn pending_counts(&self) -> (usize, usize) {
+        (self.timers.len(), self.activities.len())
     }
 
     /// Sequence numbers and due times of the pending timers.

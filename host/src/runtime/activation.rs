@@ -10,14 +10,15 @@ use std::sync::Arc;
 use crate::engine::{Activated, ActivationFailure, LoadedComponent, WasmEngine, WorkflowInstance};
 use crate::error::{Error, Result};
 use crate::history::{
-    ActivationCompleted, CancellationType, Event, HistoryEvent, NonDeterminism, RunMachine,
-    WorkflowTaskFailed, split_activations,
+    ActivationCompleted, CancellationType, Command, Event, HistoryEvent, NonDeterminism,
+    RunMachine, WorkflowTaskFailed, split_activations,
 };
+use crate::limits::{Limit, LimitExceeded};
 use crate::runtime::run::LiveRun;
 use crate::runtime::{Core, RunHandle};
 use crate::sandbox::RunFacts;
 use crate::store::{ActivityTask, Batch, Check, Op, StoreError, TimerRecord};
-use crate::types::{Outcome, Payload};
+use crate::types::{Failure, Outcome, Payload};
 use crate::worker::dispatch::dispatch;
 
 /// Why an instance could not be rebuilt.
@@ -227,11 +228,26 @@ async fn activate(core: &Arc<Core>, run: &Arc<RunHandle>, inputs: Vec<HistoryEve
         Err(err) => return rebuild_failed(core, run, inputs, err).await,
     };
     match result {
-        Ok(activated) => {
-            // `committed` gives the instance its updated machine back.
-            let machine = std::mem::take(&mut live.machine);
-            record(core, run, machine, Some(live), inputs, activated, now).await;
-        }
+        Ok(activated) => match check_limits(core, run, &live.machine, &inputs, &activated) {
+            Ok(()) => {
+                // `committed` gives the instance its updated machine back.
+                let machine = std::mem::take(&mut live.machine);
+                record(core, run, machine, Some(live), inputs, activated, now).await;
+            }
+            Err(exceeded) if exceeded.limit == Limit::HistoryEvents => {
+                tracing::warn!(run_id = %run.id, "workflow failed: {exceeded}");
+                let failure = Failure::new(exceeded.code(), exceeded.to_string()).non_retryable();
+                let activated = Activated {
+                    commands: Vec::new(),
+                    outcome: Some(Outcome::Failed(failure)),
+                };
+                record(core, run, live.machine, None, inputs, activated, now).await;
+            }
+            Err(exceeded) => {
+                let message = format!("{exceeded}; the workflow task will be retried");
+                task_failed(core, run, inputs, exceeded.code(), message).await;
+            }
+        },
         Err(failure) => match failure.workflow_failure() {
             Some(fatal) => {
                 tracing::warn!(run_id = %run.id, "workflow failed: {failure}");
@@ -459,6 +475,64 @@ async fn record(
             back_off(core, run);
         }
     }
+}
+
+/// Whether recording `activated` (which consumed `inputs`) keeps the run
+/// within its limits. Cheap upper bounds first; the exact count only near a
+/// limit.
+pub(crate) fn check_limits(
+    core: &Core,
+    run: &RunHandle,
+    machine: &RunMachine,
+    inputs: &[HistoryEvent],
+    activated: &Activated,
+) -> std::result::Result<(), LimitExceeded> {
+    let limits = &core.config.limits;
+    let commands = &activated.commands;
+    let (timers, activities) = machine.pending_counts();
+    let count = |started: fn(&Command) -> bool| commands.iter().filter(|c| started(c)).count();
+    let started = count(|c| matches!(c, Command::StartTimer { .. }));
+    let scheduled = count(|c| matches!(c, Command::ScheduleActivity { .. }));
+    let seen = run.mailbox().seen_through;
+    // Upper bounds: a command event and a follow-up per command, then the
+    // close and the boundary; the exact count only near a limit.
+    let mut events = seen + 2 * commands.len() as u64 + 2;
+    // Room is kept for the two events that record the run's failure.
+    let history_room = limits.max_history_events.saturating_sub(2);
+    if timers + started > limits.max_pending_timers
+        || activities + scheduled > limits.max_pending_activities
+        || events > history_room
+    {
+        let inputs: Vec<&Event> = inputs.iter().map(|e| &e.event).collect();
+        let after = machine.after(&inputs, commands);
+        LimitExceeded::check(
+            Limit::PendingTimers,
+            after.timers as u64,
+            limits.max_pending_timers as u64,
+        )?;
+        LimitExceeded::check(
+            Limit::PendingActivities,
+            after.activities as u64,
+            limits.max_pending_activities as u64,
+        )?;
+        events = seen + after.events as u64 + 2;
+        if events > history_room {
+            return Err(LimitExceeded {
+                limit: Limit::HistoryEvents,
+                value: events,
+                max: limits.max_history_events,
+            });
+        }
+    }
+    if seen < limits.history_warn_events && events >= limits.history_warn_events {
+        tracing::warn!(
+            workflow_id = %run.workflow_id, run_id = %run.id,
+            "the run's history passes {} events (it may have at most {}); \
+             split long-running work into several runs",
+            limits.history_warn_events, limits.max_history_events
+        );
+    }
+    Ok(())
 }
 
 /// Run a new run's first activation before anything is stored, so the start

@@ -43,8 +43,19 @@ pub(crate) struct InvalidOption {
     pub(crate) rule: &'static str,
 }
 
+/// The shortest retry interval: a faster one would turn one failing
+/// activity into a flood of durable writes.
+pub(crate) const MIN_RETRY_INTERVAL_MS: u64 = 10;
+
 fn convert(options: wit::ActivityOptions) -> Result<ActivityOptions, InvalidOption> {
     if let Some(policy) = &options.retry_policy {
+        if policy.initial_interval < MIN_RETRY_INTERVAL_MS {
+            return Err(InvalidOption {
+                field: "RetryPolicy::initial_interval",
+                value: format!("{} ms", policy.initial_interval),
+                rule: "it must be at least 10 ms",
+            });
+        }
         let coefficient = policy.backoff_coefficient;
         if !coefficient.is_finite() || coefficient < 1.0 {
             return Err(InvalidOption {

@@ -93,7 +93,7 @@ async fn run_task(core: &Arc<Core>, mut task: ActivityTask, token: CancellationT
             }
             Err(err) => err,
         };
-        let failure = err.to_failure();
+        let failure = err.to_failure().bounded();
         let now = core.clock.now_ms();
         let delay = next_delay_ms(&policy, task.attempt, &failure)
             .filter(|delay| deadline.is_none_or(|d| now.saturating_add(*delay) < d));

@@ -7,8 +7,10 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use keel_sdk::{
-    ActivityOptions, CancellationType, Handlers, Result, RetryPolicy, Workflow, WorkflowContext,
+    ActivityOptions, CancellationType, Error, Handlers, Result, RetryPolicy, Workflow,
+    WorkflowContext,
 };
+use serde::{Deserialize, Serialize};
 
 fn options() -> ActivityOptions {
     ActivityOptions::default().start_to_close(Duration::from_secs(5))
@@ -30,21 +32,69 @@ impl Workflow for ThreadSleep {
     }
 }
 
-/// `nan-backoff`: schedules `greet` with a retry backoff coefficient of NaN.
+/// `bad-retry`: schedules `greet` with a retry policy history cannot hold:
+/// a backoff coefficient of NaN (input `"nan"`) or a zero interval
+/// (`"zero-interval"`).
 #[derive(Default)]
-pub struct NanBackoff;
+pub struct BadRetry;
 
-impl Workflow for NanBackoff {
-    const NAME: &'static str = "nan-backoff";
-    type Input = ();
+impl Workflow for BadRetry {
+    const NAME: &'static str = "bad-retry";
+    type Input = String;
     type Output = String;
 
-    async fn run(ctx: WorkflowContext<Self>, (): ()) -> Result<String> {
-        let retry = RetryPolicy {
-            backoff_coefficient: f64::NAN,
-            ..RetryPolicy::default()
+    async fn run(ctx: WorkflowContext<Self>, which: String) -> Result<String> {
+        let retry = match which.as_str() {
+            "nan" => RetryPolicy {
+                backoff_coefficient: f64::NAN,
+                ..RetryPolicy::default()
+            },
+            _ => RetryPolicy {
+                initial_interval: Duration::ZERO,
+                ..RetryPolicy::default()
+            },
         };
-        ctx.activity("greet", "nan", options().retry(retry)).await
+        ctx.activity("greet", "retry", options().retry(retry)).await
+    }
+}
+
+/// Input of `flood`.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Flood {
+    /// Hour-long timers started in the first activation.
+    pub timers: u32,
+    /// Hour-long `slow` activities scheduled in the first activation.
+    pub activities: u32,
+    /// 1 ms sleeps one after another, each its own activation.
+    pub steps: u32,
+    /// Bytes of the failure message the run ends with, if not 0.
+    pub failure_bytes: usize,
+}
+
+/// `flood`: makes the host hold as much as its input says; see [`Flood`].
+#[derive(Default)]
+pub struct FloodWorkflow;
+
+impl Workflow for FloodWorkflow {
+    const NAME: &'static str = "flood";
+    type Input = Flood;
+    type Output = u32;
+
+    async fn run(ctx: WorkflowContext<Self>, flood: Flood) -> Result<u32> {
+        let hour = Duration::from_secs(3600);
+        let timers: Vec<_> = (0..flood.timers).map(|_| ctx.sleep(hour)).collect();
+        let activities: Vec<_> = (0..flood.activities)
+            .map(|_| ctx.activity::<_, u64>("slow", &3_600_000u64, options()))
+            .collect();
+        for _ in 0..flood.steps {
+            ctx.sleep(Duration::from_millis(1)).await?;
+        }
+        if flood.failure_bytes > 0 {
+            return Err(Error::application("Long", "x".repeat(flood.failure_bytes)));
+        }
+        drop((timers, activities));
+        Ok(flood.steps)
     }
 }
 
@@ -201,7 +251,8 @@ impl Workflow for SlowActivity {
 
 keel_sdk::workflows!(
     ThreadSleep,
-    NanBackoff,
+    BadRetry,
+    FloodWorkflow,
     QueryProbe,
     SleepTwice,
     WaitForever,
