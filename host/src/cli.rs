@@ -223,7 +223,11 @@ pub fn main(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> Exit
         Ok(runtime) => runtime,
         Err(err) => return fail(&Error::internal("starting the runtime", err)),
     };
-    match runtime.block_on(run(cli)) {
+    let result = runtime.block_on(run(cli));
+    // A blocking activity that ignores its cancellation must not keep the
+    // process alive after a graceful stop.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match result {
         Ok(code) => code,
         Err(err) => fail(&err),
     }

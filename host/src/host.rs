@@ -387,10 +387,13 @@ impl Host {
         if let Some(open) = self.core.open_run(&start.workflow_id) {
             match start.id_conflict {
                 IdConflictPolicy::Fail => {
-                    return Err(Error::AlreadyExists(format!(
+                    let err = Error::AlreadyExists(format!(
                         "workflow id {} already has an open run ({})",
                         start.workflow_id, open.id
-                    )));
+                    ));
+                    return self
+                        .start_refused(&start.workflow_id, request.as_ref(), err)
+                        .await;
                 }
                 IdConflictPolicy::UseExisting => {
                     return Ok(Started {
@@ -448,7 +451,13 @@ impl Host {
                 events: events.clone(),
             });
         if let Some(request) = &request {
-            batch = batch.op(Op::RecordRequest(run_id, request.clone()));
+            batch = batch
+                .op(Op::RecordRequest(run_id, request.clone()))
+                .op(Op::RecordStart {
+                    workflow_id: start.workflow_id.clone(),
+                    request_id: request.clone(),
+                    run_id,
+                });
         }
         let workflow_id = start.workflow_id.clone();
         let handle = RunHandle::new(

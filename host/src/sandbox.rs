@@ -11,6 +11,7 @@ mod random;
 mod timer;
 mod wasi;
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -177,6 +178,10 @@ pub(crate) struct HostState {
     rng: rand_pcg::Pcg64Mcg,
     next_seq: u32,
     commands: Vec<Command>,
+    /// Commands that started something in this call.
+    started_now: usize,
+    /// Sequence numbers cancelled in this call.
+    cancelled_now: HashSet<u32>,
     mode: Mode,
     limits: Limits,
     memory_exceeded: bool,
@@ -194,6 +199,8 @@ impl HostState {
             shared,
             next_seq: 1,
             commands: Vec::new(),
+            started_now: 0,
+            cancelled_now: HashSet::new(),
             mode: Mode::ReadOnly,
             limits,
             memory_exceeded: false,
@@ -206,6 +213,8 @@ impl HostState {
         self.shared.replaying.store(replaying, Ordering::Relaxed);
         self.mode = mode;
         self.commands.clear();
+        self.started_now = 0;
+        self.cancelled_now.clear();
         self.memory_exceeded = false;
         self.shared
             .stderr_tail
@@ -251,23 +260,43 @@ impl HostState {
     }
 
     /// Record a command, or trap if commands are not allowed now.
+    /// Record a command that starts something (a timer, an activity) under
+    /// its own sequence number; at most `limits.commands` per activation.
     fn command(
         &mut self,
         what: &'static str,
         make: impl FnOnce(u32) -> Command,
     ) -> wasmtime::Result<u32> {
         self.check_writable(what)?;
-        if self.commands.len() >= self.limits.commands {
+        if self.started_now >= self.limits.commands {
             return Err(wasmtime::Error::new(LimitExceeded {
                 limit: Limit::CommandsPerActivation,
-                value: self.commands.len() as u64 + 1,
+                value: self.started_now as u64 + 1,
                 max: self.limits.commands as u64,
             }));
         }
+        self.started_now += 1;
         let seq = self.next_seq;
         self.next_seq += 1;
         self.commands.push(make(seq));
         Ok(seq)
+    }
+
+    /// Record the cancellation of command `seq`. Cancels are not counted
+    /// against the limit (a run may cancel all it has pending at once), so
+    /// they are bounded otherwise: one per issued command per activation,
+    /// and a cancel of a command never issued is ignored.
+    fn cancel_command(
+        &mut self,
+        what: &'static str,
+        seq: u32,
+        command: Command,
+    ) -> wasmtime::Result<()> {
+        self.check_writable(what)?;
+        if seq < self.next_seq && self.cancelled_now.insert(seq) {
+            self.commands.push(command);
+        }
+        Ok(())
     }
 
     fn check_payload(&self, what: &str, len: usize) -> wasmtime::Result<()> {

@@ -190,6 +190,17 @@ pub enum Op {
     /// Remember that a run applied a request; fails the batch with
     /// [`StoreError::DuplicateRequest`] if it already has.
     RecordRequest(RunId, RequestId),
+    /// Remember the request that started a run of a workflow id; fails the
+    /// batch with [`StoreError::DuplicateRequest`] (naming the run it
+    /// started) if that request started one before.
+    RecordStart {
+        /// The workflow id.
+        workflow_id: WorkflowId,
+        /// The start request.
+        request_id: RequestId,
+        /// The run it starts.
+        run_id: RunId,
+    },
     /// Store a component (idempotent) and the types it serves.
     PutComponent {
         /// Its id.
@@ -285,6 +296,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// A run's row.
     async fn run(&self, run: RunId) -> StoreResult<Option<RunRecord>>;
+
+    /// The run that the start request `request` of `workflow_id` started.
+    async fn started_by(
+        &self,
+        workflow_id: &WorkflowId,
+        request: &RequestId,
+    ) -> StoreResult<Option<RunId>>;
 
     /// Whether `run` has applied the request `request`.
     async fn request_applied(&self, run: RunId, request: &RequestId) -> StoreResult<bool>;

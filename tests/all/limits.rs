@@ -5,7 +5,7 @@
 //! intervals (refused).
 
 use keel_host::history::Event;
-use keel_host::{Error, HostConfig, Outcome, StartWorkflow, WorkflowId};
+use keel_host::{Error, HostConfig, Outcome, Replayer, StartWorkflow, WorkflowId};
 use keel_tests::{TestHost, eventually, guests, id, test_config};
 use serde_json::{Value, json};
 
@@ -100,8 +100,13 @@ async fn a_history_past_its_limit_fails_the_run_with_a_hint() {
         "{}",
         failure.message
     );
-    let events = t.host.history(&wf).await.unwrap().len();
-    assert!(events <= 300, "{events} events");
+    let history = t.host.history(&wf).await.unwrap();
+    assert!(history.len() <= 300, "{} events", history.len());
+    // The failure is recorded outside any activation: the history still
+    // replays cleanly to where the code got.
+    let run = t.host.describe(&wf).await.unwrap().run.run_id;
+    let replayer = Replayer::new(&std::fs::read(guests::PROBES).unwrap()).unwrap();
+    replayer.replay(run, &history).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -94,6 +94,9 @@ async fn bench_host(components: &[&str], cache_capacity: usize) -> anyhow::Resul
         ..HostConfig::default()
     };
     config.engine.max_instances = u32::try_from(cache_capacity * 2 + 64).unwrap_or(u32::MAX);
+    // The 10,000-event replay history is one fan-out of ~5,000 activities,
+    // past the default limit of 2,000 pending activities per run.
+    config.limits.max_pending_activities = 10_000;
     let host = Host::builder()
         .sqlite(dir.path().join("bench.db"))
         .config(config)

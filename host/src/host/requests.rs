@@ -23,7 +23,10 @@ impl Host {
         request_id: &RequestId,
     ) -> Result<()> {
         match self.open_run(workflow_id) {
-            Ok(run) => self.signal_run(&run, name, input, Some(request_id)).await,
+            Ok(run) => {
+                let applied = self.signal_run(&run, name, input, Some(request_id)).await;
+                self.once(workflow_id, request_id, applied).await
+            }
             Err(err) => self.unless_applied(workflow_id, request_id, err).await,
         }
     }
@@ -39,7 +42,10 @@ impl Host {
         request_id: &RequestId,
     ) -> Result<()> {
         match self.open_run(workflow_id) {
-            Ok(run) => self.cancel_run(&run, reason, Some(request_id)).await,
+            Ok(run) => {
+                let applied = self.cancel_run(&run, reason, Some(request_id)).await;
+                self.once(workflow_id, request_id, applied).await
+            }
             Err(err) => self.unless_applied(workflow_id, request_id, err).await,
         }
     }
@@ -56,7 +62,10 @@ impl Host {
         request_id: &RequestId,
     ) -> Result<()> {
         match self.open_run(workflow_id) {
-            Ok(run) => self.terminate_run(&run, reason, Some(request_id)).await,
+            Ok(run) => {
+                let applied = self.terminate_run(&run, reason, Some(request_id)).await;
+                self.once(workflow_id, request_id, applied).await
+            }
             Err(err) => self.unless_applied(workflow_id, request_id, err).await,
         }
     }
@@ -71,22 +80,15 @@ impl Host {
         let Some(request) = request else {
             return Ok(None);
         };
-        let Some(latest) = self.core.store.latest_run(workflow_id).await? else {
-            return Ok(None);
-        };
-        let applied = self
-            .core
-            .store
-            .request_applied(latest.run_id, request)
-            .await?;
-        Ok(applied.then_some(Started {
-            run_id: latest.run_id,
+        let run = self.core.store.started_by(workflow_id, request).await?;
+        Ok(run.map(|run_id| Started {
+            run_id,
             started: false,
         }))
     }
 
-    /// A start was refused by the store: if a concurrent attempt of the
-    /// same request won, its run is the answer; otherwise `err`.
+    /// A start was refused: if an earlier attempt of the same request
+    /// started a run, that run is the answer; otherwise `err`.
     pub(super) async fn start_refused(
         &self,
         workflow_id: &WorkflowId,
@@ -96,6 +98,23 @@ impl Host {
         match self.started_by(workflow_id, request).await? {
             Some(started) => Ok(started),
             None => Err(err),
+        }
+    }
+
+    /// The outcome of a `*_once` call: an error saying the run is gone or
+    /// closed means success if the workflow's latest run applied `request`
+    /// (an earlier attempt got there first).
+    async fn once(
+        &self,
+        workflow_id: &WorkflowId,
+        request: &RequestId,
+        applied: Result<()>,
+    ) -> Result<()> {
+        match applied {
+            Err(err @ (Error::NotFound(_) | Error::FailedPrecondition(_))) => {
+                self.unless_applied(workflow_id, request, err).await
+            }
+            other => other,
         }
     }
 

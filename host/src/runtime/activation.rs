@@ -68,9 +68,7 @@ async fn drive(core: Arc<Core>, run: Arc<RunHandle>) {
             // Commits finish in id order but their inputs may be pushed in
             // another: deliver them as history records them.
             inputs.sort_by_key(|e| e.id);
-            if let Some(last) = inputs.last() {
-                mailbox.seen_through = mailbox.seen_through.max(last.id);
-            }
+            mailbox.saw(inputs.iter().map(|e| e.id));
             let queries = std::mem::take(&mut mailbox.queries);
             if core.shutdown.is_cancelled() {
                 // Stopping: what is undelivered stays in the store.
@@ -235,13 +233,8 @@ async fn activate(core: &Arc<Core>, run: &Arc<RunHandle>, inputs: Vec<HistoryEve
                 record(core, run, machine, Some(live), inputs, activated, now).await;
             }
             Err(exceeded) if exceeded.limit == Limit::HistoryEvents => {
-                tracing::warn!(run_id = %run.id, "workflow failed: {exceeded}");
                 let failure = Failure::new(exceeded.code(), exceeded.to_string()).non_retryable();
-                let activated = Activated {
-                    commands: Vec::new(),
-                    outcome: Some(Outcome::Failed(failure)),
-                };
-                record(core, run, live.machine, None, inputs, activated, now).await;
+                fail_run(core, run, &live.machine, inputs, failure, now).await;
             }
             Err(exceeded) => {
                 let message = format!("{exceeded}; the workflow task will be retried");
@@ -249,16 +242,46 @@ async fn activate(core: &Arc<Core>, run: &Arc<RunHandle>, inputs: Vec<HistoryEve
             }
         },
         Err(failure) => match failure.workflow_failure() {
-            Some(fatal) => {
-                tracing::warn!(run_id = %run.id, "workflow failed: {failure}");
-                let activated = Activated {
-                    commands: Vec::new(),
-                    outcome: Some(Outcome::Failed(fatal)),
-                };
-                record(core, run, live.machine, None, inputs, activated, now).await;
-            }
+            Some(fatal) => fail_run(core, run, &live.machine, inputs, fatal, now).await,
             None => task_failed(core, run, inputs, failure.code(), failure.to_string()).await,
         },
+    }
+}
+
+/// The host fails the run (its code cannot go on: a memory or history
+/// limit). The failure is recorded like a terminate, outside any
+/// activation, so the history still replays to where the code got.
+async fn fail_run(
+    core: &Arc<Core>,
+    run: &Arc<RunHandle>,
+    machine: &RunMachine,
+    inputs: Vec<HistoryEvent>,
+    failure: Failure,
+    now: u64,
+) {
+    tracing::warn!(workflow_id = %run.workflow_id, run_id = %run.id, "workflow failed: {}", failure.message);
+    let outcome = Outcome::Failed(failure);
+    let batch = Batch::default()
+        .check(Check::RunOpen(run.id))
+        .op(Op::Append {
+            run_id: run.id,
+            time_ms: now,
+            events: vec![Event::closing(&outcome)],
+        })
+        .op(Op::CloseRun {
+            run_id: run.id,
+            outcome: outcome.clone(),
+            closed_at_ms: now,
+        });
+    match core.store.commit(batch).await {
+        Ok(_) => finish(core, run, machine, outcome),
+        Err(StoreError::CheckFailed(_)) => {}
+        Err(err) => {
+            tracing::warn!(run_id = %run.id, "could not record the run's failure: {err}");
+            requeue(run, inputs);
+            run.mailbox().task_failures += 1;
+            back_off(core, run);
+        }
     }
 }
 
@@ -401,9 +424,7 @@ pub(crate) fn committed(
     {
         let mut mailbox = run.mailbox();
         mailbox.task_failures = 0;
-        if let Some(last) = appended.last() {
-            mailbox.seen_through = mailbox.seen_through.max(last.id);
-        }
+        mailbox.saw(appended.iter().map(|e| e.id));
     }
     for event in &produced {
         effect(core, run, &machine, event, now);
@@ -645,9 +666,7 @@ async fn record_task_failure(core: &Arc<Core>, run: &RunHandle, code: &str, mess
         });
     match core.store.commit(batch).await {
         Ok(appended) => {
-            if let Some(last) = appended.last() {
-                run.saw(last.id);
-            }
+            run.saw(appended.iter().map(|e| e.id));
         }
         Err(err) => {
             tracing::warn!(run_id = %run.id, "could not record a workflow task failure: {err}")
@@ -710,8 +729,10 @@ async fn park(
     let message = nd.to_string();
     tracing::error!(workflow_id = %run.workflow_id, run_id = %run.id, "run parked: {message}");
     requeue(run, inputs);
-    run.mailbox().parked = Some(message.clone());
+    // Recorded first, so that whoever sees the run parked finds the reason
+    // in its history too.
     record_task_failure(core, run, NonDeterminism::CODE, &message).await;
+    run.mailbox().parked = Some(message);
 }
 
 async fn answer_query(

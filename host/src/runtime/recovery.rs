@@ -76,9 +76,7 @@ pub(crate) async fn recover(core: &Arc<Core>) -> Result<Recovered> {
             Event::ActivityCancelRequested(c) => Some((record.run_id, c.seq)),
             _ => None,
         }));
-        if let Some(last) = history.last() {
-            handle.saw(last.id);
-        }
+        handle.saw(history.iter().map(|e| e.id));
         handle.push_inputs(split_activations(&history).1);
         core.insert_run(handle.clone());
         handles.push(handle);

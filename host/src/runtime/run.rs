@@ -1,6 +1,7 @@
 //! One open run: its identity, its mailbox of undelivered inputs and
 //! queries, its cached instance, and a channel that announces its outcome.
 
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -33,9 +34,26 @@ pub(crate) struct Mailbox {
     pub(crate) task_failures: u32,
     /// Why the run is parked (non-determinism), if it is.
     pub(crate) parked: Option<String>,
-    /// The highest event id of the run the actor has seen: taken as input
-    /// or appended itself. A close commits only if nothing came after it.
+    /// The run's events the actor has seen (taken as input or appended
+    /// itself) are all those up to this id, with no gap: a close commits
+    /// only if nothing came after it.
     pub(crate) seen_through: u64,
+    /// Ids seen past a gap (an event committed but not yet handed over).
+    seen_ahead: BTreeSet<u64>,
+}
+
+impl Mailbox {
+    /// The actor has seen the events `ids`.
+    pub(crate) fn saw(&mut self, ids: impl IntoIterator<Item = u64>) {
+        for id in ids {
+            if id > self.seen_through {
+                self.seen_ahead.insert(id);
+            }
+        }
+        while self.seen_ahead.remove(&(self.seen_through + 1)) {
+            self.seen_through += 1;
+        }
+    }
 }
 
 /// A run's instance with the state replay rebuilt alongside it.
@@ -106,10 +124,9 @@ impl RunHandle {
         self.mailbox().inputs.extend(inputs);
     }
 
-    /// The actor has seen the run's events up to `event_id`.
-    pub(crate) fn saw(&self, event_id: u64) {
-        let mut mailbox = self.mailbox();
-        mailbox.seen_through = mailbox.seen_through.max(event_id);
+    /// The actor has seen the events `ids` of the run.
+    pub(crate) fn saw(&self, ids: impl IntoIterator<Item = u64>) {
+        self.mailbox().saw(ids);
     }
 
     /// Take the cached instance, if any.

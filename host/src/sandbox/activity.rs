@@ -24,10 +24,11 @@ impl Host for HostState {
     }
 
     fn request_cancel(&mut self, seq: u32) -> wasmtime::Result<()> {
-        self.command("cancelling an activity", |_| {
-            Command::RequestCancelActivity { seq }
-        })
-        .map(drop)
+        self.cancel_command(
+            "cancelling an activity",
+            seq,
+            Command::RequestCancelActivity { seq },
+        )
     }
 }
 
@@ -57,11 +58,11 @@ fn convert(options: wit::ActivityOptions) -> Result<ActivityOptions, InvalidOpti
             });
         }
         let coefficient = policy.backoff_coefficient;
-        if !coefficient.is_finite() || coefficient < 1.0 {
+        if !coefficient.is_finite() {
             return Err(InvalidOption {
                 field: "RetryPolicy::backoff_coefficient",
                 value: coefficient.to_string(),
-                rule: "it must be a finite number of at least 1.0",
+                rule: "it must be a finite number (below 1.0 counts as 1.0)",
             });
         }
     }

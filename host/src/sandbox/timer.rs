@@ -13,7 +13,6 @@ impl Host for HostState {
     }
 
     fn cancel(&mut self, seq: u32) -> wasmtime::Result<()> {
-        self.command("cancelling a timer", |_| Command::CancelTimer { seq })
-            .map(drop)
+        self.cancel_command("cancelling a timer", seq, Command::CancelTimer { seq })
     }
 }

@@ -389,6 +389,41 @@ fn apply_op(tx: &Connection, op: &Op, appended: &mut Vec<HistoryEvent>) -> Store
                 }
             }
         }
+        Op::RecordStart {
+            workflow_id,
+            request_id,
+            run_id,
+        } => {
+            let inserted = tx
+                .prepare_cached(
+                    "INSERT INTO start_requests (workflow_id, request_id, run_id) VALUES (?1, ?2, ?3)",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        workflow_id.as_str(),
+                        request_id.as_str(),
+                        run_id.to_string()
+                    ])
+                });
+            match inserted {
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+                {
+                    let first: String = tx
+                        .query_row(
+                            "SELECT run_id FROM start_requests WHERE workflow_id = ?1 AND request_id = ?2",
+                            params![workflow_id.as_str(), request_id.as_str()],
+                            |r| r.get(0),
+                        )
+                        .map_err(backend)?;
+                    let first = first.parse().map_err(backend)?;
+                    return Err(StoreError::DuplicateRequest(first, request_id.clone()));
+                }
+                other => {
+                    other.map_err(backend)?;
+                }
+            }
+        }
         Op::PutComponent {
             id,
             bytes,
@@ -522,6 +557,25 @@ impl Store for SqliteStore {
             .optional()
         })
         .await
+    }
+
+    async fn started_by(
+        &self,
+        workflow_id: &WorkflowId,
+        request: &RequestId,
+    ) -> StoreResult<Option<RunId>> {
+        let (workflow_id, request) = (workflow_id.clone(), request.clone());
+        let run: Option<String> = self
+            .read(move |conn| {
+                conn.query_row(
+                    "SELECT run_id FROM start_requests WHERE workflow_id = ?1 AND request_id = ?2",
+                    params![workflow_id.as_str(), request.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()
+            })
+            .await?;
+        run.map(|run| run.parse().map_err(backend)).transpose()
     }
 
     async fn request_applied(&self, run: RunId, request: &RequestId) -> StoreResult<bool> {
