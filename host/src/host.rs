@@ -609,18 +609,7 @@ impl Host {
         let run = run.clone();
         let outcome = Outcome::Terminated(reason.to_string());
         let now = self.core.clock.now_ms();
-        let mut batch = Batch::default()
-            .check(Check::RunOpen(run.id))
-            .op(Op::Append {
-                run_id: run.id,
-                time_ms: now,
-                events: vec![Event::closing(&outcome)],
-            })
-            .op(Op::CloseRun {
-                run_id: run.id,
-                outcome: outcome.clone(),
-                closed_at_ms: now,
-            });
+        let mut batch = activation::close_outside(&run, &outcome, now);
         if let Some(request) = request {
             batch = batch.op(Op::RecordRequest(run.id, request.clone()));
         }

@@ -248,6 +248,24 @@ async fn activate(core: &Arc<Core>, run: &Arc<RunHandle>, inputs: Vec<HistoryEve
     }
 }
 
+/// The batch that closes an open run with `outcome` outside any activation
+/// (a terminate, a failure the host decides): the close event and the run's
+/// row, nothing the code did.
+pub(crate) fn close_outside(run: &RunHandle, outcome: &Outcome, now: u64) -> Batch {
+    Batch::default()
+        .check(Check::RunOpen(run.id))
+        .op(Op::Append {
+            run_id: run.id,
+            time_ms: now,
+            events: vec![Event::closing(outcome)],
+        })
+        .op(Op::CloseRun {
+            run_id: run.id,
+            outcome: outcome.clone(),
+            closed_at_ms: now,
+        })
+}
+
 /// The host fails the run (its code cannot go on: a memory or history
 /// limit). The failure is recorded like a terminate, outside any
 /// activation, so the history still replays to where the code got.
@@ -261,19 +279,7 @@ async fn fail_run(
 ) {
     tracing::warn!(workflow_id = %run.workflow_id, run_id = %run.id, "workflow failed: {}", failure.message);
     let outcome = Outcome::Failed(failure);
-    let batch = Batch::default()
-        .check(Check::RunOpen(run.id))
-        .op(Op::Append {
-            run_id: run.id,
-            time_ms: now,
-            events: vec![Event::closing(&outcome)],
-        })
-        .op(Op::CloseRun {
-            run_id: run.id,
-            outcome: outcome.clone(),
-            closed_at_ms: now,
-        });
-    match core.store.commit(batch).await {
+    match core.store.commit(close_outside(run, &outcome, now)).await {
         Ok(_) => finish(core, run, machine, outcome),
         Err(StoreError::CheckFailed(_)) => {}
         Err(err) => {
