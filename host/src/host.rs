@@ -11,7 +11,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::engine::{EngineConfig, WasmEngine};
 use crate::error::{Error, Result};
 use crate::history::{CancelRequested, Event, HistoryEvent, SignalReceived, WorkflowStarted};
-use crate::ids::{ComponentId, RequestId, RunId, WorkflowId};
+use crate::ids::{self, ComponentId, RequestId, RunId, WorkflowId};
 use crate::limits::RunLimits;
 use crate::runtime::{Core, QueryRequest, Recovered, RunHandle, activation, recover};
 use crate::store::{
@@ -421,7 +421,7 @@ impl Host {
                 input,
             }));
         }
-        let run_id = RunId::generate();
+        let (run_id, seed) = (RunId::generate(), ids::random_seed());
         let now = self.core.clock.now_ms();
         events.insert(
             0,
@@ -430,7 +430,7 @@ impl Host {
                 workflow_type: start.workflow_type.clone(),
                 input: start.input,
                 component: component_id.clone(),
-                random_seed: run_id.seed(),
+                random_seed: seed,
             }),
         );
         let mut batch = Batch::default()
@@ -466,7 +466,7 @@ impl Host {
             start.workflow_type,
             component_id.clone(),
             now,
-            run_id.seed(),
+            seed,
         );
         let refused = |e: StoreError| match e {
             StoreError::CheckFailed(check) => Error::AlreadyExists(check.to_string()),
@@ -648,16 +648,22 @@ impl Host {
         let record = self.latest(workflow_id).await?;
         self.check_query(&record.workflow_type, &record.component, name)
             .await?;
+        let component = self.core.component(&record.component).await?;
+        let history = self.core.store.history(record.run_id).await?;
+        let Some(Event::WorkflowStarted(started)) = history.first().map(|e| &e.event) else {
+            return Err(Error::FailedPrecondition(format!(
+                "the history of run {} does not start with WorkflowStarted",
+                record.run_id
+            )));
+        };
         let run = RunHandle::new(
             record.run_id,
             record.workflow_id.clone(),
             record.workflow_type.clone(),
             record.component.clone(),
             record.created_at_ms,
-            record.run_id.seed(),
+            started.random_seed,
         );
-        let component = self.core.component(&record.component).await?;
-        let history = self.core.store.history(record.run_id).await?;
         let core = self.core.clone();
         let name = name.to_string();
         tokio::task::spawn_blocking(move || {

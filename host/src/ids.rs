@@ -114,14 +114,19 @@ impl RunId {
     pub fn generate() -> Self {
         RunId(uuid::Uuid::now_v7())
     }
+}
 
-    /// The run's 64-bit random seed, derived from its id.
-    pub fn seed(&self) -> u64 {
-        let bytes = self.0.as_bytes();
-        let (hi, lo) = bytes.split_at(8);
-        let fold = |b: &[u8]| b.iter().fold(0u64, |acc, x| (acc << 8) | u64::from(*x));
-        fold(hi) ^ fold(lo).rotate_left(29)
-    }
+/// A fresh seed for a run's replay-safe randomness. It is recorded in the
+/// run's history (so replay draws the same values) and is not derived from
+/// anything a caller sees in `list` or `describe`, so the values cannot be
+/// computed from outside. Workflow randomness is replayable, not secret
+/// from whoever can read the history.
+pub(crate) fn random_seed() -> u64 {
+    let random = |id: uuid::Uuid| {
+        let bits = id.as_u128();
+        (bits as u64) ^ ((bits >> 64) as u64).rotate_left(31)
+    };
+    random(uuid::Uuid::now_v7()) ^ random(uuid::Uuid::now_v7()).rotate_left(17)
 }
 
 impl fmt::Display for RunId {

@@ -102,7 +102,7 @@ async fn a_start_and_a_cancel_delivered_together_cancel_the_first_wait() {
                     workflow_type: "wait-forever".into(),
                     input: keel_host::Payload::json(&json!(null)).unwrap(),
                     component: deployed.component,
-                    random_seed: run.seed(),
+                    random_seed: 7,
                 }),
                 Event::CancelRequested(CancelRequested {
                     reason: "never mind".into(),

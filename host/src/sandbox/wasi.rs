@@ -20,7 +20,7 @@ use wasmtime_wasi_io::poll::Pollable;
 use wasmtime_wasi_io::streams::{OutputStream, StreamResult};
 
 use super::clocks::WorkflowClock;
-use super::log::truncate;
+use super::log::{escape, truncate};
 use super::{HostState, RunFacts, Shared};
 
 /// Offsets that derive WASI's generators from the run's seed, so they do not
@@ -102,7 +102,7 @@ impl LogOutput {
         if self.shared.replaying.load(Ordering::Relaxed) {
             return;
         }
-        let text = truncate(text.trim_end_matches('\n'), 16 * 1024);
+        let text = escape(truncate(text.trim_end_matches('\n'), 16 * 1024));
         if !text.is_empty() {
             tracing::info!(
                 target: "keel::workflow",
