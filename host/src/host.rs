@@ -1,257 +1,25 @@
 //! The host's library API: build a host, deploy components, start runs and
 //! talk to them. The gRPC server and the CLI wrap exactly this.
 
+mod builder;
+mod calls;
 mod requests;
 
-use std::path::PathBuf;
+pub use builder::{HostBuilder, HostConfig};
+pub use calls::{
+    Deployment, DeploymentInfo, PendingActivity, PendingTimer, RunDescription, StartWorkflow,
+    Started,
+};
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::clock::{Clock, SystemClock};
-use crate::engine::{EngineConfig, WasmEngine};
 use crate::error::{Error, Result};
 use crate::history::{CancelRequested, Event, HistoryEvent, SignalReceived, WorkflowStarted};
 use crate::ids::{self, ComponentId, RequestId, RunId, WorkflowId};
-use crate::limits::RunLimits;
-use crate::runtime::{Core, QueryRequest, Recovered, RunHandle, activation, recover};
-use crate::store::{
-    Batch, Check, ComponentSummary, Op, RunFilter, RunRecord, SqliteStore, Store, StoreError,
-    WorkflowTypeInfo,
-};
-use crate::types::{IdConflictPolicy, IdReusePolicy, Outcome, Payload, RunStatus};
-use crate::worker::Activities;
-
-/// Tunables of a host. The defaults suit the embedded store.
-#[derive(Debug, Clone)]
-pub struct HostConfig {
-    /// Limits of the wasm engine.
-    pub engine: EngineConfig,
-    /// Live instances kept between activations; 0 turns caching off so
-    /// every activation replays.
-    pub cache_capacity: usize,
-    /// Threads of the blocking-activity pool.
-    pub blocking_threads: usize,
-    /// First backoff after a failed workflow task; it doubles per failure.
-    pub task_retry_initial: Duration,
-    /// Longest backoff after failed workflow tasks.
-    pub task_retry_max: Duration,
-    /// What one run may make the host hold.
-    pub limits: RunLimits,
-}
-
-impl Default for HostConfig {
-    fn default() -> Self {
-        HostConfig {
-            engine: EngineConfig::default(),
-            cache_capacity: 500,
-            blocking_threads: 16,
-            task_retry_initial: Duration::from_secs(1),
-            task_retry_max: Duration::from_secs(60),
-            limits: RunLimits::default(),
-        }
-    }
-}
-
-/// Builds a [`Host`].
-pub struct HostBuilder {
-    store: StoreChoice,
-    config: HostConfig,
-    activities: Activities,
-    clock: Arc<dyn Clock>,
-}
-
-enum StoreChoice {
-    Sqlite(PathBuf),
-    Custom(Arc<dyn Store>),
-}
-
-impl std::fmt::Debug for HostBuilder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HostBuilder")
-            .field("config", &self.config)
-            .field("activities", &self.activities)
-            .finish()
-    }
-}
-
-impl HostBuilder {
-    /// Store everything in the SQLite file at `path` (created if missing).
-    pub fn sqlite(mut self, path: impl Into<PathBuf>) -> Self {
-        self.store = StoreChoice::Sqlite(path.into());
-        self
-    }
-
-    /// Use another store.
-    pub fn store(mut self, store: Arc<dyn Store>) -> Self {
-        self.store = StoreChoice::Custom(store);
-        self
-    }
-
-    /// Set the tunables.
-    pub fn config(mut self, config: HostConfig) -> Self {
-        self.config = config;
-        self
-    }
-
-    /// Offer these activities.
-    pub fn activities(mut self, activities: Activities) -> Self {
-        self.activities = activities;
-        self
-    }
-
-    /// Read time from `clock` instead of the system clock.
-    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
-        self
-    }
-
-    /// Open the store, recover every open run and start serving. Must be
-    /// called within a multi-threaded tokio runtime.
-    ///
-    /// # Errors
-    /// The store cannot be opened or is corrupt; the engine cannot start.
-    pub async fn build(self) -> Result<Host> {
-        let store: Arc<dyn Store> = match self.store {
-            StoreChoice::Sqlite(path) => Arc::new(
-                tokio::task::spawn_blocking(move || SqliteStore::open(path))
-                    .await
-                    .map_err(|e| Error::internal("opening the store", e))??,
-            ),
-            StoreChoice::Custom(store) => store,
-        };
-        let wasm = WasmEngine::new(self.config.engine.clone())?;
-        let core = Core::new(store, wasm, self.clock, self.config, self.activities);
-        let recovered = recover(&core).await?;
-        if recovered != Recovered::default() {
-            tracing::info!(
-                runs = recovered.runs,
-                timers = recovered.timers,
-                activities = recovered.activities,
-                "recovered open runs from the store"
-            );
-        }
-        Ok(Host { core, recovered })
-    }
-}
-
-/// Where to start a run.
-#[derive(Debug, Clone)]
-pub struct StartWorkflow {
-    /// The workflow id; at most one open run per id.
-    pub workflow_id: WorkflowId,
-    /// The workflow type; a deployed component must serve it.
-    pub workflow_type: String,
-    /// The run's argument (JSON for workflows written with keel-sdk).
-    pub input: Payload,
-    /// What to do if the id's latest run is closed.
-    pub id_reuse: IdReusePolicy,
-    /// What to do if the id has an open run.
-    pub id_conflict: IdConflictPolicy,
-    /// The caller's id for this start: a retry with the same id returns
-    /// the run the first attempt started instead of starting another.
-    pub request_id: Option<RequestId>,
-}
-
-/// The run a start request leads to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Started {
-    /// The run.
-    pub run_id: RunId,
-    /// False if an open run was returned instead (use-existing).
-    pub started: bool,
-}
-
-/// A timer not yet fired.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PendingTimer {
-    /// Its sequence number.
-    pub seq: u32,
-    /// When it is due, ms since the epoch.
-    pub fire_at_ms: u64,
-}
-
-/// An activity not yet resolved.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PendingActivity {
-    /// Its sequence number.
-    pub seq: u32,
-    /// The activity's name.
-    pub name: String,
-    /// The attempt running or due next, from 1.
-    pub attempt: u32,
-    /// When that attempt may start, ms since the epoch.
-    pub next_attempt_at_ms: u64,
-}
-
-/// A run's row with its pending work.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RunDescription {
-    /// The run.
-    pub run: RunRecord,
-    /// Timers not yet fired.
-    pub pending_timers: Vec<PendingTimer>,
-    /// Activities not yet resolved.
-    pub pending_activities: Vec<PendingActivity>,
-    /// Why the run is parked, if it is.
-    pub parked: Option<String>,
-}
-
-/// A stored component and what it is current for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeploymentInfo {
-    /// The component and the types it serves.
-    pub component: ComponentSummary,
-    /// Types it is the current version of.
-    pub current_for: Vec<String>,
-}
-
-impl StartWorkflow {
-    /// Start `workflow_type` as `workflow_id` with `input` encoded as JSON.
-    ///
-    /// # Errors
-    /// [`Error::InvalidArgument`] for a bad id or an unencodable input.
-    pub fn new(
-        workflow_id: &str,
-        workflow_type: &str,
-        input: &(impl serde::Serialize + ?Sized),
-    ) -> Result<Self> {
-        Ok(StartWorkflow {
-            workflow_id: WorkflowId::new(workflow_id)?,
-            workflow_type: workflow_type.to_string(),
-            input: Payload::json(input)?,
-            id_reuse: IdReusePolicy::default(),
-            id_conflict: IdConflictPolicy::default(),
-            request_id: None,
-        })
-    }
-
-    /// Set the request id, so that retrying this start is safe.
-    pub fn request_id(mut self, request_id: RequestId) -> Self {
-        self.request_id = Some(request_id);
-        self
-    }
-
-    /// Set the id-reuse policy.
-    pub fn id_reuse(mut self, policy: IdReusePolicy) -> Self {
-        self.id_reuse = policy;
-        self
-    }
-
-    /// Set the id-conflict policy.
-    pub fn id_conflict(mut self, policy: IdConflictPolicy) -> Self {
-        self.id_conflict = policy;
-        self
-    }
-}
-
-/// A deployed component and the workflow types it now serves.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Deployment {
-    /// The component's id.
-    pub component: ComponentId,
-    /// The types it serves (it is now their current version).
-    pub workflow_types: Vec<WorkflowTypeInfo>,
-}
+use crate::runtime::{Core, QueryRequest, Recovered, RunHandle, activation};
+use crate::store::{Batch, Check, Op, RunFilter, RunRecord, StoreError, WorkflowTypeInfo};
+use crate::types::{IdConflictPolicy, Outcome, Payload, RunStatus};
 
 /// A running Keel host. Cheap to clone.
 #[derive(Clone)]
@@ -272,12 +40,7 @@ impl Host {
     /// A builder with the defaults: SQLite at `keel.db`, system clock, no
     /// activities.
     pub fn builder() -> HostBuilder {
-        HostBuilder {
-            store: StoreChoice::Sqlite(PathBuf::from("keel.db")),
-            config: HostConfig::default(),
-            activities: Activities::default(),
-            clock: Arc::new(SystemClock),
-        }
+        HostBuilder::new()
     }
 
     /// What this host took over from the store when it started.

@@ -1,0 +1,126 @@
+//! What callers pass to a host and get back: start requests, started runs,
+//! descriptions of runs and deployments.
+
+use crate::error::Result;
+use crate::ids::{ComponentId, RequestId, RunId, WorkflowId};
+use crate::store::{ComponentSummary, RunRecord, WorkflowTypeInfo};
+use crate::types::{IdConflictPolicy, IdReusePolicy, Payload};
+
+/// Where to start a run.
+#[derive(Debug, Clone)]
+pub struct StartWorkflow {
+    /// The workflow id; at most one open run per id.
+    pub workflow_id: WorkflowId,
+    /// The workflow type; a deployed component must serve it.
+    pub workflow_type: String,
+    /// The run's argument (JSON for workflows written with keel-sdk).
+    pub input: Payload,
+    /// What to do if the id's latest run is closed.
+    pub id_reuse: IdReusePolicy,
+    /// What to do if the id has an open run.
+    pub id_conflict: IdConflictPolicy,
+    /// The caller's id for this start: a retry with the same id returns
+    /// the run the first attempt started instead of starting another.
+    pub request_id: Option<RequestId>,
+}
+
+/// The run a start request leads to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Started {
+    /// The run.
+    pub run_id: RunId,
+    /// False if an open run was returned instead (use-existing).
+    pub started: bool,
+}
+
+/// A timer not yet fired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PendingTimer {
+    /// Its sequence number.
+    pub seq: u32,
+    /// When it is due, ms since the epoch.
+    pub fire_at_ms: u64,
+}
+
+/// An activity not yet resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingActivity {
+    /// Its sequence number.
+    pub seq: u32,
+    /// The activity's name.
+    pub name: String,
+    /// The attempt running or due next, from 1.
+    pub attempt: u32,
+    /// When that attempt may start, ms since the epoch.
+    pub next_attempt_at_ms: u64,
+}
+
+/// A run's row with its pending work.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunDescription {
+    /// The run.
+    pub run: RunRecord,
+    /// Timers not yet fired.
+    pub pending_timers: Vec<PendingTimer>,
+    /// Activities not yet resolved.
+    pub pending_activities: Vec<PendingActivity>,
+    /// Why the run is parked, if it is.
+    pub parked: Option<String>,
+}
+
+/// A stored component and what it is current for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeploymentInfo {
+    /// The component and the types it serves.
+    pub component: ComponentSummary,
+    /// Types it is the current version of.
+    pub current_for: Vec<String>,
+}
+
+impl StartWorkflow {
+    /// Start `workflow_type` as `workflow_id` with `input` encoded as JSON.
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidArgument`] for a bad id or an unencodable input.
+    pub fn new(
+        workflow_id: &str,
+        workflow_type: &str,
+        input: &(impl serde::Serialize + ?Sized),
+    ) -> Result<Self> {
+        Ok(StartWorkflow {
+            workflow_id: WorkflowId::new(workflow_id)?,
+            workflow_type: workflow_type.to_string(),
+            input: Payload::json(input)?,
+            id_reuse: IdReusePolicy::default(),
+            id_conflict: IdConflictPolicy::default(),
+            request_id: None,
+        })
+    }
+
+    /// Set the request id, so that retrying this start is safe.
+    pub fn request_id(mut self, request_id: RequestId) -> Self {
+        self.request_id = Some(request_id);
+        self
+    }
+
+    /// Set the id-reuse policy.
+    pub fn id_reuse(mut self, policy: IdReusePolicy) -> Self {
+        self.id_reuse = policy;
+        self
+    }
+
+    /// Set the id-conflict policy.
+    pub fn id_conflict(mut self, policy: IdConflictPolicy) -> Self {
+        self.id_conflict = policy;
+        self
+    }
+}
+
+/// A deployed component and the workflow types it now serves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deployment {
+    /// The component's id.
+    pub component: ComponentId,
+    /// The types it serves (it is now their current version).
+    pub workflow_types: Vec<WorkflowTypeInfo>,
+}
