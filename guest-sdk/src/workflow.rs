@@ -89,13 +89,27 @@ impl<W: 'static> Handlers<W> {
         name: &'static str,
         handler: impl Fn(&W, A) -> R + 'static,
     ) -> &mut Self {
+        self.try_query(name, move |state, arg| {
+            Ok::<_, std::convert::Infallible>(handler(state, arg))
+        })
+    }
+
+    /// Like [`Handlers::query`], for a handler that can refuse: its error's
+    /// text reaches the caller as the query's failure.
+    pub fn try_query<A: DeserializeOwned, R: Serialize, E: std::fmt::Display>(
+        &mut self,
+        name: &'static str,
+        handler: impl Fn(&W, A) -> std::result::Result<R, E> + 'static,
+    ) -> &mut Self {
         self.queries.push((
             name,
             Box::new(move |state, bytes| {
                 let arg = serde_json::from_slice(or_null(bytes)).map_err(|e| {
                     QueryFailure::BadInput(format!("argument of query '{name}': {e}"))
                 })?;
-                serde_json::to_vec(&handler(state, arg))
+                let answer = handler(state, arg)
+                    .map_err(|e| QueryFailure::Failed(format!("query '{name}': {e}")))?;
+                serde_json::to_vec(&answer)
                     .map_err(|e| QueryFailure::Failed(format!("result of query '{name}': {e}")))
             }),
         ));

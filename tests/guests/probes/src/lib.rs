@@ -105,7 +105,7 @@ impl Workflow for FloodWorkflow {
 /// pairs wrongly.
 /// Its queries try to change the run: `random` draws from the run's
 /// generator, `hash` builds `HashMap`s (advancing `std`'s key counter),
-/// `panic` panics.
+/// `panic` panics, and `rounds` refuses until a round has started.
 #[derive(Default)]
 pub struct QueryProbe {
     ctx: Option<WorkflowContext<QueryProbe>>,
@@ -157,6 +157,12 @@ impl Workflow for QueryProbe {
             })
             .query("panic", |_: &Self, what: String| -> u32 {
                 panic!("no answer for {what}")
+            })
+            .try_query("rounds", |s: &Self, (): ()| {
+                if s.rounds_asked == 0 {
+                    return Err("no round has started yet");
+                }
+                Ok(s.rounds_asked)
             });
     }
 }
