@@ -12,6 +12,14 @@ use crate::error::{Error, Result};
 /// Longest workflow id accepted, in bytes.
 const MAX_WORKFLOW_ID_LEN: usize = 512;
 
+/// Characters that change how text is shown without being seen: zero-width
+/// characters and bidirectional controls.
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}'
+        | '\u{2066}'..='\u{2069}' | '\u{FEFF}' | '\u{061C}')
+}
+
 /// The user-chosen id of a workflow; at most one run per id is open at once.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -21,13 +29,20 @@ impl WorkflowId {
     /// Validate and wrap a workflow id.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] if it is empty, too long or has control
-    /// characters.
+    /// [`Error::InvalidArgument`] if it is empty, too long, or has control
+    /// characters or invisible ones (zero-width, bidirectional overrides)
+    /// that would make two ids look alike or an id look like another text.
     pub fn new(id: impl Into<String>) -> Result<Self> {
         let id = id.into();
-        if id.is_empty() || id.len() > MAX_WORKFLOW_ID_LEN || id.chars().any(char::is_control) {
+        if id.is_empty()
+            || id.len() > MAX_WORKFLOW_ID_LEN
+            || id.chars().any(|c| c.is_control() || is_invisible(c))
+        {
+            let shown: String = id.chars().take(64).collect();
+            let cut = if shown.len() < id.len() { "…" } else { "" };
             return Err(Error::InvalidArgument(format!(
-                "workflow id {id:?} must be 1 to {MAX_WORKFLOW_ID_LEN} bytes without control characters"
+                "workflow id {shown:?}{cut} must be 1 to {MAX_WORKFLOW_ID_LEN} bytes without \
+                 control, zero-width or bidirectional-override characters"
             )));
         }
         Ok(WorkflowId(id))

@@ -148,4 +148,18 @@ async fn bytes_that_are_not_a_component_are_rejected() {
 fn workflow_ids_are_validated_before_anything_is_stored() {
     assert!(StartWorkflow::new("", "t", &json!(null)).is_err());
     assert!(StartWorkflow::new("a\nb", "t", &json!(null)).is_err());
+    for lookalike in ["invoice-\u{202E}gnp.exe", "a\u{200B}b", "\u{FEFF}x"] {
+        let Err(Error::InvalidArgument(message)) = StartWorkflow::new(lookalike, "t", &json!(null))
+        else {
+            panic!("{lookalike:?} was accepted");
+        };
+        assert!(message.contains("bidirectional-override"), "{message}");
+    }
+    // An error quotes a bounded part of what it refuses.
+    let huge = format!("{}\n", "x".repeat(1 << 20));
+    let Err(err) = StartWorkflow::new(&huge, "t", &json!(null)) else {
+        panic!("accepted");
+    };
+    assert!(err.to_string().len() < 300, "{}", err.to_string().len());
+    assert!(StartWorkflow::new("ordinary-id_1.2:ü", "t", &json!(null)).is_ok());
 }
