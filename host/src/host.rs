@@ -3,7 +3,9 @@
 
 mod builder;
 mod calls;
+mod deployments;
 mod requests;
+mod stopping;
 
 pub use builder::{HostBuilder, HostConfig};
 pub use calls::{
@@ -12,12 +14,11 @@ pub use calls::{
 };
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::history::{CancelRequested, Event, HistoryEvent, SignalReceived, WorkflowStarted};
 use crate::ids::{self, ComponentId, RequestId, RunId, WorkflowId};
-use crate::runtime::{Core, QueryRequest, Recovered, RunHandle, activation};
+use crate::runtime::{Core, QueryRequest, Recovered, RunHandle, activation, failures, limits};
 use crate::store::{Batch, Check, Op, RunFilter, RunRecord, StoreError, WorkflowTypeInfo};
 use crate::types::{IdConflictPolicy, Outcome, Payload, RunStatus};
 
@@ -46,49 +47,6 @@ impl Host {
     /// What this host took over from the store when it started.
     pub fn recovered(&self) -> Recovered {
         self.recovered
-    }
-
-    /// Validate, compile and store a component, and make it the current
-    /// version of every workflow type it serves. Deploying the same bytes
-    /// again changes nothing.
-    ///
-    /// # Errors
-    /// [`Error::ComponentRejected`] naming what is wrong with it.
-    pub async fn deploy(&self, bytes: Vec<u8>) -> Result<Deployment> {
-        let core = self.core.clone();
-        let (loaded, bytes) = tokio::task::spawn_blocking(move || {
-            let loaded = core.wasm.load(&bytes);
-            (loaded, bytes)
-        })
-        .await
-        .map_err(|e| Error::internal("compiling a component", e))?;
-        let loaded = loaded?;
-        let mut batch = Batch::default().op(Op::PutComponent {
-            id: loaded.id().clone(),
-            bytes,
-            workflow_types: loaded.workflow_types().to_vec(),
-            created_at_ms: self.core.clock.now_ms(),
-        });
-        for info in loaded.workflow_types() {
-            batch = batch.op(Op::SetCurrent {
-                workflow_type: info.name.clone(),
-                component: loaded.id().clone(),
-            });
-        }
-        self.core.store.commit(batch).await?;
-        for info in loaded.workflow_types() {
-            self.core
-                .set_current_version(info.name.clone(), loaded.id().clone());
-        }
-        tracing::info!(
-            component = %loaded.id().short(),
-            types = ?loaded.workflow_types().iter().map(|t| &t.name).collect::<Vec<_>>(),
-            "deployed"
-        );
-        Ok(Deployment {
-            component: loaded.id().clone(),
-            workflow_types: loaded.workflow_types().to_vec(),
-        })
     }
 
     /// Start a run of a workflow type on its current version, as the
@@ -250,8 +208,7 @@ impl Host {
         let first = activation::first_activation(&self.core, &handle, component, &inputs, now)
             .await
             .filter(|(live, activated)| {
-                activation::check_limits(&self.core, &handle, &live.machine, &inputs, activated)
-                    .is_ok()
+                limits::check_limits(&self.core, &handle, &live.machine, &inputs, activated).is_ok()
             });
         if let Some((mut live, activated)) = first {
             let machine = std::mem::take(&mut live.machine);
@@ -372,7 +329,7 @@ impl Host {
         let run = run.clone();
         let outcome = Outcome::Terminated(reason.to_string());
         let now = self.core.clock.now_ms();
-        let mut batch = activation::close_outside(&run, &outcome, now);
+        let mut batch = failures::close_outside(&run, &outcome, now);
         if let Some(request) = request {
             batch = batch.op(Op::RecordRequest(run.id, request.clone()));
         }
@@ -514,69 +471,6 @@ impl Host {
         Ok(self.core.store.list_runs(filter).await?)
     }
 
-    /// Every deployed component, oldest first, with the types it is current
-    /// for.
-    ///
-    /// # Errors
-    /// The store failed.
-    pub async fn deployments(&self) -> Result<Vec<DeploymentInfo>> {
-        let current = self.core.store.current_versions().await?;
-        Ok(self
-            .core
-            .store
-            .components()
-            .await?
-            .into_iter()
-            .map(|component| DeploymentInfo {
-                current_for: current
-                    .iter()
-                    .filter(|(_, id)| *id == component.id)
-                    .map(|(name, _)| name.clone())
-                    .collect(),
-                component,
-            })
-            .collect())
-    }
-
-    /// Make a deployed component the current version of `workflow_type`, for
-    /// new runs (a rollback when it is an earlier one). Open runs keep their
-    /// versions.
-    ///
-    /// # Errors
-    /// [`Error::NotFound`] if the component is not deployed or does not
-    /// serve the type.
-    pub async fn set_current(&self, workflow_type: &str, component: &ComponentId) -> Result<()> {
-        let record = self
-            .core
-            .store
-            .component(component)
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("component {component} is not deployed")))?;
-        if !record
-            .workflow_types
-            .iter()
-            .any(|t| t.name == workflow_type)
-        {
-            let served: Vec<String> = record.workflow_types.into_iter().map(|t| t.name).collect();
-            return Err(Error::NotFound(format!(
-                "component {} does not serve workflow type '{workflow_type}' (it serves: {})",
-                component.short(),
-                list(&served)
-            )));
-        }
-        self.core
-            .store
-            .commit(Batch::default().op(Op::SetCurrent {
-                workflow_type: workflow_type.to_string(),
-                component: component.clone(),
-            }))
-            .await?;
-        self.core
-            .set_current_version(workflow_type.to_string(), component.clone());
-        tracing::info!(workflow_type, component = %component.short(), "current version set");
-        Ok(())
-    }
-
     /// The full history of the latest run of `workflow_id`.
     ///
     /// # Errors
@@ -595,45 +489,6 @@ impl Host {
     /// have work.
     pub fn evict_all(&self) {
         self.core.cache.clear();
-    }
-
-    /// Stop serving. Everything durable stays in the store; a new host on the
-    /// same store carries on.
-    pub fn shutdown(&self) {
-        self.core.stopping.cancel();
-        self.core.shutdown.cancel();
-    }
-
-    /// Begin a graceful stop: calls waiting for a result return
-    /// [`Error::ShuttingDown`], and no activity attempt starts. Runs and
-    /// their tasks stay safe in the store.
-    pub fn begin_stop(&self) {
-        self.core.stopping.cancel();
-    }
-
-    /// Stop gracefully: [`Host::begin_stop`], then wait up to `grace` for
-    /// the activity attempts in flight to finish and record their outcome,
-    /// then stop every task of the host and wait for them. An attempt still
-    /// running after `grace` is dropped and runs again after a restart.
-    pub async fn stop(&self, grace: Duration) {
-        self.begin_stop();
-        self.core.activity_tasks.close();
-        if tokio::time::timeout(grace, self.core.activity_tasks.wait())
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                "activity attempts still running after {grace:?}; they will run again after a restart"
-            );
-        }
-        self.core.shutdown.cancel();
-        self.core.tasks.close();
-        if tokio::time::timeout(grace, self.core.tasks.wait())
-            .await
-            .is_err()
-        {
-            tracing::warn!("host tasks still running after {grace:?}");
-        }
     }
 
     fn open_run(&self, workflow_id: &WorkflowId) -> Result<Arc<RunHandle>> {
@@ -742,7 +597,8 @@ fn check_signal(info: Option<&WorkflowTypeInfo>, workflow_type: &str, name: &str
     )))
 }
 
-fn list(items: &[String]) -> String {
+/// `items` for an error message: comma-separated, or `none`.
+pub(super) fn list(items: &[String]) -> String {
     if items.is_empty() {
         "none".into()
     } else {

@@ -4,6 +4,8 @@
 
 pub(crate) mod activation;
 mod cache;
+pub(crate) mod failures;
+pub(crate) mod limits;
 mod recovery;
 mod run;
 

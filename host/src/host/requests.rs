@@ -22,13 +22,11 @@ impl Host {
         input: Payload,
         request_id: &RequestId,
     ) -> Result<()> {
-        match self.open_run(workflow_id) {
-            Ok(run) => {
-                let applied = self.signal_run(&run, name, input, Some(request_id)).await;
-                self.once(workflow_id, request_id, applied).await
-            }
-            Err(err) => self.unless_applied(workflow_id, request_id, err).await,
-        }
+        let applied = async {
+            let run = self.open_run(workflow_id)?;
+            self.signal_run(&run, name, input, Some(request_id)).await
+        };
+        self.once(workflow_id, request_id, applied.await).await
     }
 
     /// [`Host::cancel`], applied at most once for `request_id`.
@@ -41,13 +39,11 @@ impl Host {
         reason: &str,
         request_id: &RequestId,
     ) -> Result<()> {
-        match self.open_run(workflow_id) {
-            Ok(run) => {
-                let applied = self.cancel_run(&run, reason, Some(request_id)).await;
-                self.once(workflow_id, request_id, applied).await
-            }
-            Err(err) => self.unless_applied(workflow_id, request_id, err).await,
-        }
+        let applied = async {
+            let run = self.open_run(workflow_id)?;
+            self.cancel_run(&run, reason, Some(request_id)).await
+        };
+        self.once(workflow_id, request_id, applied.await).await
     }
 
     /// [`Host::terminate`], applied at most once for `request_id`: a retry
@@ -61,13 +57,11 @@ impl Host {
         reason: &str,
         request_id: &RequestId,
     ) -> Result<()> {
-        match self.open_run(workflow_id) {
-            Ok(run) => {
-                let applied = self.terminate_run(&run, reason, Some(request_id)).await;
-                self.once(workflow_id, request_id, applied).await
-            }
-            Err(err) => self.unless_applied(workflow_id, request_id, err).await,
-        }
+        let applied = async {
+            let run = self.open_run(workflow_id)?;
+            self.terminate_run(&run, reason, Some(request_id)).await
+        };
+        self.once(workflow_id, request_id, applied.await).await
     }
 
     /// The run an earlier attempt of a start of `workflow_id` with

@@ -10,16 +10,19 @@ use std::sync::Arc;
 use crate::engine::{Activated, ActivationFailure, LoadedComponent, WasmEngine, WorkflowInstance};
 use crate::error::{Error, Result};
 use crate::history::{
-    ActivationCompleted, CancellationType, Command, Event, HistoryEvent, NonDeterminism,
-    RunMachine, WorkflowTaskFailed, split_activations,
+    ActivationCompleted, CancellationType, Event, HistoryEvent, NonDeterminism, RunMachine,
+    split_activations,
 };
-use crate::limits::{Limit, LimitExceeded};
+use crate::limits::Limit;
 use crate::runtime::run::LiveRun;
 use crate::runtime::{Core, RunHandle};
 use crate::sandbox::RunFacts;
 use crate::store::{ActivityTask, Batch, Check, Op, StoreError, TimerRecord};
 use crate::types::{Failure, Outcome, Payload};
 use crate::worker::dispatch::dispatch;
+
+use super::failures::{back_off, fail_run, rebuild_failed, task_failed};
+use super::limits::check_limits;
 
 /// Why an instance could not be rebuilt.
 #[derive(Debug)]
@@ -248,67 +251,6 @@ async fn activate(core: &Arc<Core>, run: &Arc<RunHandle>, inputs: Vec<HistoryEve
     }
 }
 
-/// The batch that closes an open run with `outcome` outside any activation
-/// (a terminate, a failure the host decides): the close event and the run's
-/// row, nothing the code did.
-pub(crate) fn close_outside(run: &RunHandle, outcome: &Outcome, now: u64) -> Batch {
-    Batch::default()
-        .check(Check::RunOpen(run.id))
-        .op(Op::Append {
-            run_id: run.id,
-            time_ms: now,
-            events: vec![Event::closing(outcome)],
-        })
-        .op(Op::CloseRun {
-            run_id: run.id,
-            outcome: outcome.clone(),
-            closed_at_ms: now,
-        })
-}
-
-/// The host fails the run (its code cannot go on: a memory or history
-/// limit). The failure is recorded like a terminate, outside any
-/// activation, so the history still replays to where the code got.
-async fn fail_run(
-    core: &Arc<Core>,
-    run: &Arc<RunHandle>,
-    machine: &RunMachine,
-    inputs: Vec<HistoryEvent>,
-    failure: Failure,
-    now: u64,
-) {
-    tracing::warn!(workflow_id = %run.workflow_id, run_id = %run.id, "workflow failed: {}", failure.message);
-    let outcome = Outcome::Failed(failure);
-    match core.store.commit(close_outside(run, &outcome, now)).await {
-        Ok(_) => finish(core, run, machine, outcome),
-        Err(StoreError::CheckFailed(_)) => {}
-        Err(err) => {
-            tracing::warn!(run_id = %run.id, "could not record the run's failure: {err}");
-            requeue(run, inputs);
-            run.mailbox().task_failures += 1;
-            back_off(core, run);
-        }
-    }
-}
-
-/// The instance could not be rebuilt: park the run on non-determinism,
-/// otherwise retry the workflow task after a backoff.
-async fn rebuild_failed(
-    core: &Arc<Core>,
-    run: &Arc<RunHandle>,
-    inputs: Vec<HistoryEvent>,
-    err: RebuildError,
-) {
-    if let RebuildError::NonDeterminism(nd) = err {
-        return park(core, run, inputs, nd).await;
-    }
-    let code = match &err {
-        RebuildError::Failure(failure) => failure.code(),
-        _ => "KEEL-REPLAY",
-    };
-    task_failed(core, run, inputs, code, err.to_string()).await
-}
-
 /// The batch that records an activation, and what its effects need once
 /// it is durable.
 pub(crate) struct Recording {
@@ -504,64 +446,6 @@ async fn record(
     }
 }
 
-/// Whether recording `activated` (which consumed `inputs`) keeps the run
-/// within its limits. Cheap upper bounds first; the exact count only near a
-/// limit.
-pub(crate) fn check_limits(
-    core: &Core,
-    run: &RunHandle,
-    machine: &RunMachine,
-    inputs: &[HistoryEvent],
-    activated: &Activated,
-) -> std::result::Result<(), LimitExceeded> {
-    let limits = &core.config.limits;
-    let commands = &activated.commands;
-    let (timers, activities) = machine.pending_counts();
-    let count = |started: fn(&Command) -> bool| commands.iter().filter(|c| started(c)).count();
-    let started = count(|c| matches!(c, Command::StartTimer { .. }));
-    let scheduled = count(|c| matches!(c, Command::ScheduleActivity { .. }));
-    let seen = run.mailbox().seen_through;
-    // Upper bounds: a command event and a follow-up per command, then the
-    // close and the boundary; the exact count only near a limit.
-    let mut events = seen + 2 * commands.len() as u64 + 2;
-    // Room is kept for the two events that record the run's failure.
-    let history_room = limits.max_history_events.saturating_sub(2);
-    if timers + started > limits.max_pending_timers
-        || activities + scheduled > limits.max_pending_activities
-        || events > history_room
-    {
-        let inputs: Vec<&Event> = inputs.iter().map(|e| &e.event).collect();
-        let after = machine.after(&inputs, commands);
-        LimitExceeded::check(
-            Limit::PendingTimers,
-            after.timers as u64,
-            limits.max_pending_timers as u64,
-        )?;
-        LimitExceeded::check(
-            Limit::PendingActivities,
-            after.activities as u64,
-            limits.max_pending_activities as u64,
-        )?;
-        events = seen + after.events as u64 + 2;
-        if events > history_room {
-            return Err(LimitExceeded {
-                limit: Limit::HistoryEvents,
-                value: events,
-                max: limits.max_history_events,
-            });
-        }
-    }
-    if seen < limits.history_warn_events && events >= limits.history_warn_events {
-        tracing::warn!(
-            workflow_id = %run.workflow_id, run_id = %run.id,
-            "the run's history passes {} events (it may have at most {}); \
-             split long-running work into several runs",
-            limits.history_warn_events, limits.max_history_events
-        );
-    }
-    Ok(())
-}
-
 /// Run a new run's first activation before anything is stored, so the start
 /// and the activation can be committed together. `None` if it did not
 /// produce an outcome cleanly; the caller then starts the run the ordinary
@@ -652,93 +536,10 @@ fn task(run: &RunHandle, event: &Event, now: u64) -> Option<ActivityTask> {
 }
 
 /// Put undelivered inputs back at the front of the mailbox.
-fn requeue(run: &RunHandle, inputs: Vec<HistoryEvent>) {
+pub(super) fn requeue(run: &RunHandle, inputs: Vec<HistoryEvent>) {
     let mut mailbox = run.mailbox();
     let later = std::mem::replace(&mut mailbox.inputs, inputs);
     mailbox.inputs.extend(later);
-}
-
-/// Record the first of a series of workflow task failures in history.
-async fn record_task_failure(core: &Arc<Core>, run: &RunHandle, code: &str, message: &str) {
-    let batch = Batch::default()
-        .check(Check::RunOpen(run.id))
-        .op(Op::Append {
-            run_id: run.id,
-            time_ms: core.clock.now_ms(),
-            events: vec![Event::WorkflowTaskFailed(WorkflowTaskFailed {
-                code: code.to_string(),
-                message: message.to_string(),
-            })],
-        });
-    match core.store.commit(batch).await {
-        Ok(appended) => {
-            run.saw(appended.iter().map(|e| e.id));
-        }
-        Err(err) => {
-            tracing::warn!(run_id = %run.id, "could not record a workflow task failure: {err}")
-        }
-    }
-}
-
-/// A workflow task failed (deadlock, trap, replay could not run): keep the
-/// inputs and retry after a backoff. Nothing is lost.
-async fn task_failed(
-    core: &Arc<Core>,
-    run: &Arc<RunHandle>,
-    inputs: Vec<HistoryEvent>,
-    code: &str,
-    message: String,
-) {
-    tracing::warn!(workflow_id = %run.workflow_id, run_id = %run.id, code, "workflow task failed: {message}");
-    requeue(run, inputs);
-    let first = {
-        let mut mailbox = run.mailbox();
-        mailbox.task_failures += 1;
-        mailbox.task_failures == 1
-    };
-    if first {
-        record_task_failure(core, run, code, &message).await;
-    }
-    back_off(core, run);
-}
-
-/// Hold the run's inputs until a backoff passes, then wake it.
-fn back_off(core: &Arc<Core>, run: &Arc<RunHandle>) {
-    let delay = {
-        let mut mailbox = run.mailbox();
-        mailbox.backing_off = true;
-        let exponent = mailbox.task_failures.saturating_sub(1).min(16);
-        core.config
-            .task_retry_initial
-            .saturating_mul(1 << exponent)
-            .min(core.config.task_retry_max)
-    };
-    let (core, run) = (core.clone(), run.clone());
-    core.clone().tasks.spawn(async move {
-        tokio::select! {
-            () = core.shutdown.cancelled() => return,
-            () = tokio::time::sleep(delay) => {}
-        }
-        run.mailbox().backing_off = false;
-        wake(&core, &run);
-    });
-}
-
-/// Replay found non-determinism: park the run with its inputs until it is
-/// fixed. It is neither failed nor lost.
-async fn park(
-    core: &Arc<Core>,
-    run: &Arc<RunHandle>,
-    inputs: Vec<HistoryEvent>,
-    nd: NonDeterminism,
-) {
-    let message = nd.to_string();
-    tracing::error!(workflow_id = %run.workflow_id, run_id = %run.id, "run parked: {message}");
-    requeue(run, inputs);
-    // Recorded first, so that whoever sees the run parked finds the reason
-    // in its history too.
-    record_task_failure(core, run, NonDeterminism::CODE, &message).await;
-    run.mailbox().parked = Some(message);
 }
 
 async fn answer_query(

@@ -46,7 +46,9 @@ impl Mailbox {
     /// The actor has seen the events `ids`.
     pub(crate) fn saw(&mut self, ids: impl IntoIterator<Item = u64>) {
         for id in ids {
-            if id > self.seen_through {
+            if id == self.seen_through + 1 {
+                self.seen_through = id;
+            } else if id > self.seen_through {
                 self.seen_ahead.insert(id);
             }
         }

@@ -1,0 +1,115 @@
+//! Deploying components to a running host and choosing the current version
+//! of each workflow type.
+
+use super::{Deployment, DeploymentInfo, Host, list};
+use crate::error::{Error, Result};
+use crate::ids::ComponentId;
+use crate::store::{Batch, Op};
+
+impl Host {
+    /// Validate, compile and store a component, and make it the current
+    /// version of every workflow type it serves. Deploying the same bytes
+    /// again changes nothing.
+    ///
+    /// # Errors
+    /// [`Error::ComponentRejected`] naming what is wrong with it.
+    pub async fn deploy(&self, bytes: Vec<u8>) -> Result<Deployment> {
+        let core = self.core.clone();
+        let (loaded, bytes) = tokio::task::spawn_blocking(move || {
+            let loaded = core.wasm.load(&bytes);
+            (loaded, bytes)
+        })
+        .await
+        .map_err(|e| Error::internal("compiling a component", e))?;
+        let loaded = loaded?;
+        let mut batch = Batch::default().op(Op::PutComponent {
+            id: loaded.id().clone(),
+            bytes,
+            workflow_types: loaded.workflow_types().to_vec(),
+            created_at_ms: self.core.clock.now_ms(),
+        });
+        for info in loaded.workflow_types() {
+            batch = batch.op(Op::SetCurrent {
+                workflow_type: info.name.clone(),
+                component: loaded.id().clone(),
+            });
+        }
+        self.core.store.commit(batch).await?;
+        for info in loaded.workflow_types() {
+            self.core
+                .set_current_version(info.name.clone(), loaded.id().clone());
+        }
+        tracing::info!(
+            component = %loaded.id().short(),
+            types = ?loaded.workflow_types().iter().map(|t| &t.name).collect::<Vec<_>>(),
+            "deployed"
+        );
+        Ok(Deployment {
+            component: loaded.id().clone(),
+            workflow_types: loaded.workflow_types().to_vec(),
+        })
+    }
+
+    /// Every deployed component, oldest first, with the types it is current
+    /// for.
+    ///
+    /// # Errors
+    /// The store failed.
+    pub async fn deployments(&self) -> Result<Vec<DeploymentInfo>> {
+        let current = self.core.store.current_versions().await?;
+        Ok(self
+            .core
+            .store
+            .components()
+            .await?
+            .into_iter()
+            .map(|component| DeploymentInfo {
+                current_for: current
+                    .iter()
+                    .filter(|(_, id)| *id == component.id)
+                    .map(|(name, _)| name.clone())
+                    .collect(),
+                component,
+            })
+            .collect())
+    }
+
+    /// Make a deployed component the current version of `workflow_type`, for
+    /// new runs (a rollback when it is an earlier one). Open runs keep their
+    /// versions.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] if the component is not deployed or does not
+    /// serve the type.
+    pub async fn set_current(&self, workflow_type: &str, component: &ComponentId) -> Result<()> {
+        let record = self
+            .core
+            .store
+            .component(component)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("component {component} is not deployed")))?;
+        if !record
+            .workflow_types
+            .iter()
+            .any(|t| t.name == workflow_type)
+        {
+            let served: Vec<String> = record.workflow_types.into_iter().map(|t| t.name).collect();
+            return Err(Error::NotFound(format!(
+                "component {} does not serve workflow type '{workflow_type}' (it serves: {})",
+                component.short(),
+                list(&served)
+            )));
+        }
+        self.core
+            .store
+            .commit(Batch::default().op(Op::SetCurrent {
+                workflow_type: workflow_type.to_string(),
+                component: component.clone(),
+            }))
+            .await?;
+        self.core
+            .set_current_version(workflow_type.to_string(), component.clone());
+        tracing::info!(workflow_type, component = %component.short(), "current version set");
+        Ok(())
+    }
+}
