@@ -14,6 +14,8 @@ const GUESTS: &[&str] = &[
     "guest-memory-hog",
     "guest-forbidden-import",
     "guest-probes",
+    "guest-bad-names",
+    "guest-slow-describe",
 ];
 
 fn main() -> anyhow::Result<()> {

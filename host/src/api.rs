@@ -21,8 +21,8 @@ pub(crate) mod proto {
     tonic::include_proto!("keel.v1");
 }
 
-/// Largest gRPC message accepted, bytes (a component may be tens of MiB).
-const MAX_MESSAGE: usize = 256 << 20;
+/// Bytes a request may carry beyond its largest field (ids, names, framing).
+const REQUEST_OVERHEAD: usize = 64 << 10;
 
 /// Serve the API for `host` on `listener` until `shutdown` resolves; then
 /// finish the requests in flight and return.
@@ -34,14 +34,20 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
+    // Requests are bounded by what the limits let through, so a caller
+    // cannot make the server buffer more than one payload (or component)
+    // per call.
+    let (payload, reason, component) = host.request_limits();
+    let workflow_request = payload.max(reason) + REQUEST_OVERHEAD;
+    let deploy_request = component + REQUEST_OVERHEAD;
     let workflows = proto::workflow_service_server::WorkflowServiceServer::new(
         workflows::Workflows::new(host.clone()),
     )
-    .max_decoding_message_size(MAX_MESSAGE);
+    .max_decoding_message_size(workflow_request);
     let deployments = proto::deployment_service_server::DeploymentServiceServer::new(
         deployments::Deployments::new(host),
     )
-    .max_decoding_message_size(MAX_MESSAGE);
+    .max_decoding_message_size(deploy_request);
     tonic::transport::Server::builder()
         .add_service(workflows)
         .add_service(deployments)
@@ -98,6 +104,10 @@ impl From<tonic::Status> for Error {
         }
         match status.code() {
             tonic::Code::InvalidArgument => Error::InvalidArgument(message),
+            // Tonic refused a request over the host's size limit.
+            tonic::Code::OutOfRange => Error::InvalidArgument(format!(
+                "the request is over the host's size limit ({message})"
+            )),
             tonic::Code::NotFound => Error::NotFound(message),
             tonic::Code::AlreadyExists => Error::AlreadyExists(message),
             tonic::Code::FailedPrecondition => Error::FailedPrecondition(message),

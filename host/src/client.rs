@@ -78,7 +78,9 @@ impl Client {
         Ok(Client {
             workflows: WorkflowServiceClient::new(channel.clone())
                 .max_decoding_message_size(256 << 20),
-            deployments: DeploymentServiceClient::new(channel).max_encoding_message_size(256 << 20),
+            // The host bounds the size of a component; let it say so.
+            deployments: DeploymentServiceClient::new(channel)
+                .max_encoding_message_size(usize::MAX),
         })
     }
 

@@ -4,6 +4,7 @@
 
 mod component;
 mod instance;
+pub mod names;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -39,6 +40,8 @@ pub struct EngineConfig {
     pub max_payload_bytes: usize,
     /// Commands one activation may issue; more fail the workflow task.
     pub max_commands_per_activation: usize,
+    /// Largest component accepted by a deploy, bytes.
+    pub max_component_bytes: usize,
 }
 
 impl Default for EngineConfig {
@@ -49,6 +52,7 @@ impl Default for EngineConfig {
             max_instances: 1_000,
             max_payload_bytes: 2 << 20,
             max_commands_per_activation: 10_000,
+            max_component_bytes: 64 << 20,
         }
     }
 }
@@ -131,8 +135,17 @@ impl WasmEngine {
     ///
     /// # Errors
     /// [`Error::ComponentRejected`] naming what is wrong: not a component,
-    /// forbidden imports, missing exports, a failing `describe`.
+    /// forbidden imports, missing exports, a failing `describe`, names or
+    /// a size past the limits.
     pub fn load(&self, bytes: &[u8]) -> Result<Arc<LoadedComponent>> {
+        let limit = self.config.max_component_bytes;
+        if bytes.len() > limit {
+            return Err(Error::ComponentRejected(format!(
+                "it is {} bytes, over the limit of {limit} bytes (EngineConfig::max_component_bytes); \
+                 build it in release mode, or raise the limit",
+                bytes.len()
+            )));
+        }
         let id = ComponentId::of(bytes);
         if let Some(loaded) = self.cached(&id) {
             return Ok(loaded);

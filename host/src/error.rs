@@ -43,6 +43,14 @@ pub enum Error {
     Internal(String),
 }
 
+/// Caller-chosen text quoted in an error: escaped, and cut to 64
+/// characters so an error never echoes a huge or multi-line input back.
+pub(crate) fn quote(text: &str) -> String {
+    let shown: String = text.chars().take(64).collect();
+    let cut = if shown.len() < text.len() { "…" } else { "" };
+    format!("{shown:?}{cut}")
+}
+
 impl Error {
     pub(crate) fn internal(context: &str, err: impl std::fmt::Display) -> Self {
         Error::Internal(format!("{context}: {err}"))

@@ -3,9 +3,12 @@
 
 mod builder;
 mod calls;
+mod checks;
 mod deployments;
 mod requests;
 mod stopping;
+
+use checks::{check_signal, list};
 
 pub use builder::{HostBuilder, HostConfig};
 pub use calls::{
@@ -15,11 +18,11 @@ pub use calls::{
 
 use std::sync::Arc;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, quote};
 use crate::history::{CancelRequested, Event, HistoryEvent, SignalReceived, WorkflowStarted};
-use crate::ids::{self, ComponentId, RequestId, RunId, WorkflowId};
+use crate::ids::{self, RequestId, RunId, WorkflowId};
 use crate::runtime::{Core, QueryRequest, Recovered, RunHandle, activation, failures, limits};
-use crate::store::{Batch, Check, Op, RunFilter, RunRecord, StoreError, WorkflowTypeInfo};
+use crate::store::{Batch, Check, Op, RunFilter, RunRecord, StoreError};
 use crate::types::{IdConflictPolicy, Outcome, Payload, RunStatus};
 
 /// A running Keel host. Cheap to clone.
@@ -92,8 +95,8 @@ impl Host {
             .current_version(&start.workflow_type)
             .ok_or_else(|| {
                 Error::NotFound(format!(
-                    "no deployed component serves workflow type '{}' (known types: {})",
-                    start.workflow_type,
+                    "no deployed component serves workflow type {} (known types: {})",
+                    quote(&start.workflow_type),
                     list(&self.core.known_types())
                 ))
             })?;
@@ -505,49 +508,6 @@ impl Host {
             .ok_or_else(|| Error::NotFound(format!("no workflow with id {workflow_id}")))
     }
 
-    fn check_reason(&self, reason: &str) -> Result<()> {
-        let limit = self.core.config.limits.max_reason_bytes;
-        if reason.len() > limit {
-            return Err(Error::InvalidArgument(format!(
-                "the reason is {} bytes, over the limit of {limit} bytes",
-                reason.len()
-            )));
-        }
-        Ok(())
-    }
-
-    fn check_payload(&self, what: &str, payload: &Payload) -> Result<()> {
-        let limit = self.core.config.engine.max_payload_bytes;
-        if payload.len() > limit {
-            return Err(Error::InvalidArgument(format!(
-                "the {what} is {} bytes, over the limit of {limit} bytes",
-                payload.len()
-            )));
-        }
-        Ok(())
-    }
-
-    async fn check_query(
-        &self,
-        workflow_type: &str,
-        component: &ComponentId,
-        name: &str,
-    ) -> Result<()> {
-        let loaded = self.core.component(component).await?;
-        let info = loaded.workflow_type(workflow_type).ok_or_else(|| {
-            Error::FailedPrecondition(format!(
-                "component {component} does not serve '{workflow_type}'"
-            ))
-        })?;
-        if info.queries.iter().any(|q| q == name) {
-            return Ok(());
-        }
-        Err(Error::NotFound(format!(
-            "workflow type '{workflow_type}' has no query '{name}' (it answers: {})",
-            list(&info.queries)
-        )))
-    }
-
     /// Record an input event for an open run and deliver it.
     async fn append_input(
         &self,
@@ -577,31 +537,5 @@ impl Host {
         })?;
         self.core.deliver(run.id, appended);
         Ok(())
-    }
-}
-
-/// Whether `info` (the run's type, if its component still serves it)
-/// handles signal `name`.
-fn check_signal(info: Option<&WorkflowTypeInfo>, workflow_type: &str, name: &str) -> Result<()> {
-    let info = info.ok_or_else(|| {
-        Error::FailedPrecondition(format!(
-            "the run's component no longer serves '{workflow_type}'"
-        ))
-    })?;
-    if info.signals.iter().any(|s| s == name) {
-        return Ok(());
-    }
-    Err(Error::NotFound(format!(
-        "workflow type '{workflow_type}' has no signal '{name}' (it handles: {})",
-        list(&info.signals)
-    )))
-}
-
-/// `items` for an error message: comma-separated, or `none`.
-pub(super) fn list(items: &[String]) -> String {
-    if items.is_empty() {
-        "none".into()
-    } else {
-        items.join(", ")
     }
 }

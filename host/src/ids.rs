@@ -7,14 +7,14 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, quote};
 
 /// Longest workflow id accepted, in bytes.
 const MAX_WORKFLOW_ID_LEN: usize = 512;
 
 /// Characters that change how text is shown without being seen: zero-width
 /// characters and bidirectional controls.
-fn is_invisible(c: char) -> bool {
+pub(crate) fn is_invisible(c: char) -> bool {
     matches!(c,
         '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}'
         | '\u{2066}'..='\u{2069}' | '\u{FEFF}' | '\u{061C}')
@@ -38,11 +38,10 @@ impl WorkflowId {
             || id.len() > MAX_WORKFLOW_ID_LEN
             || id.chars().any(|c| c.is_control() || is_invisible(c))
         {
-            let shown: String = id.chars().take(64).collect();
-            let cut = if shown.len() < id.len() { "…" } else { "" };
             return Err(Error::InvalidArgument(format!(
-                "workflow id {shown:?}{cut} must be 1 to {MAX_WORKFLOW_ID_LEN} bytes without \
-                 control, zero-width or bidirectional-override characters"
+                "workflow id {} must be 1 to {MAX_WORKFLOW_ID_LEN} bytes without \
+                 control, zero-width or bidirectional-override characters",
+                quote(&id)
             )));
         }
         Ok(WorkflowId(id))

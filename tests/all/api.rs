@@ -1,27 +1,13 @@
 //! The gRPC API through the Rust client: every workflow call, the id
 //! policies, error statuses, and hot swap of versions across a restart.
 
-use keel_host::client::{Client, ListRuns};
+use keel_host::client::ListRuns;
 use keel_host::history::Event;
 use keel_host::{
-    Error, Host, IdConflictPolicy, IdReusePolicy, Outcome, Payload, RunStatus, StartWorkflow,
+    Error, IdConflictPolicy, IdReusePolicy, Outcome, Payload, RunStatus, StartWorkflow,
 };
-use keel_tests::{TestHost, eventually, guests, id, open, test_config};
+use keel_tests::{TestHost, eventually, guests, id, open, serve, test_config};
 use serde_json::json;
-use tokio::sync::oneshot;
-
-/// Serve `host` on a free port; the server stops when the sender drops.
-async fn serve(host: &Host) -> (Client, oneshot::Sender<()>) {
-    let listener = keel_host::api::bind("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let address = listener.local_addr().unwrap().to_string();
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(keel_host::api::serve(host.clone(), listener, async {
-        let _ = stopped.await;
-    }));
-    (Client::connect(&address).await.unwrap(), stop)
-}
 
 fn start(workflow_id: &str, workflow_type: &str, input: serde_json::Value) -> StartWorkflow {
     StartWorkflow::new(workflow_id, workflow_type, &input).unwrap()

@@ -1,6 +1,7 @@
 //! Keel's end-to-end tests: real components on a real host and SQLite store.
 
 mod api;
+mod boundaries;
 mod cli;
 mod crash;
 mod errors;
@@ -17,7 +18,17 @@ mod sdk;
 #[test]
 fn every_guest_has_a_test() {
     let sources: String = [
-        "api", "cli", "crash", "errors", "examples", "hostile", "races", "replay", "sandbox", "sdk",
+        "api",
+        "boundaries",
+        "cli",
+        "crash",
+        "errors",
+        "examples",
+        "hostile",
+        "races",
+        "replay",
+        "sandbox",
+        "sdk",
     ]
     .iter()
     .map(|m| std::fs::read_to_string(format!("{}/all/{m}.rs", env!("CARGO_MANIFEST_DIR"))).unwrap())

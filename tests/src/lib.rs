@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use keel_host::client::Client;
 use keel_host::{Activities, ActivityContext, ActivityError, Host, HostConfig, WorkflowId};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -142,6 +143,23 @@ impl TestHost {
         self.host.deploy(std::fs::read(path)?).await?;
         Ok(())
     }
+}
+
+/// Serve `host`'s gRPC API on a free loopback port and connect a client;
+/// the server stops when the returned sender drops.
+pub async fn serve(host: &Host) -> (Client, tokio::sync::oneshot::Sender<()>) {
+    let listener = keel_host::api::bind("127.0.0.1:0".parse().expect("address"))
+        .await
+        .expect("bind a loopback port");
+    let address = listener.local_addr().expect("bound address").to_string();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(keel_host::api::serve(host.clone(), listener, async {
+        let _ = stopped.await;
+    }));
+    let client = Client::connect(&address)
+        .await
+        .expect("connect to the test server");
+    (client, stop)
 }
 
 /// A host on the store at `db`.

@@ -4,8 +4,8 @@
 use wasmtime::Store;
 use wasmtime::component::Component;
 
-use super::WasmEngine;
 use super::instance::deadline_store;
+use super::{WasmEngine, names};
 use crate::error::{Error, Result};
 use crate::ids::ComponentId;
 use crate::sandbox::{self, BindingsPre, HostState, Mode};
@@ -59,11 +59,7 @@ impl LoadedComponent {
             )
         })?;
         let types = describe(engine, &pre)?;
-        if types.is_empty() {
-            return Err(Error::ComponentRejected(
-                "it serves no workflow types".into(),
-            ));
-        }
+        names::check(&types).map_err(Error::ComponentRejected)?;
         Ok(LoadedComponent { id, pre, types })
     }
 

@@ -1,8 +1,9 @@
 //! Deploying components to a running host and choosing the current version
 //! of each workflow type.
 
-use super::{Deployment, DeploymentInfo, Host, list};
-use crate::error::{Error, Result};
+use super::checks::list;
+use super::{Deployment, DeploymentInfo, Host};
+use crate::error::{Error, Result, quote};
 use crate::ids::ComponentId;
 use crate::store::{Batch, Op};
 
@@ -95,8 +96,9 @@ impl Host {
         {
             let served: Vec<String> = record.workflow_types.into_iter().map(|t| t.name).collect();
             return Err(Error::NotFound(format!(
-                "component {} does not serve workflow type '{workflow_type}' (it serves: {})",
+                "component {} does not serve workflow type {} (it serves: {})",
                 component.short(),
+                quote(workflow_type),
                 list(&served)
             )));
         }

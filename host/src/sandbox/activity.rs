@@ -3,7 +3,10 @@
 
 use super::HostState;
 use super::bindings::keel::workflow::activity::{self as wit, Host};
+use crate::engine::names::MAX_NAME_BYTES;
+use crate::error::quote;
 use crate::history::{ActivityOptions, CancellationType, Command, RetryPolicy};
+use crate::limits::MAX_FAILURE_TYPE;
 use crate::types::Payload;
 
 impl Host for HostState {
@@ -13,7 +16,11 @@ impl Host for HostState {
         input: Vec<u8>,
         options: wit::ActivityOptions,
     ) -> wasmtime::Result<u32> {
-        self.check_payload(&format!("the input of activity '{name}'"), input.len())?;
+        check_name(&name)?;
+        self.check_payload(
+            &format!("the input of activity {}", quote(&name)),
+            input.len(),
+        )?;
         let options = convert(options)?;
         self.command("scheduling an activity", |seq| Command::ScheduleActivity {
             seq,
@@ -48,8 +55,31 @@ pub(crate) struct InvalidOption {
 /// activity into a flood of durable writes.
 pub(crate) const MIN_RETRY_INTERVAL_MS: u64 = 10;
 
+/// Most error types a retry policy may list as non-retryable.
+const MAX_NON_RETRYABLE_TYPES: usize = 100;
+
+fn check_name(name: &str) -> Result<(), InvalidOption> {
+    if name.is_empty() || name.len() > MAX_NAME_BYTES {
+        return Err(InvalidOption {
+            field: "the activity name",
+            value: format!("{} bytes long", name.len()),
+            rule: "it must be 1 to 128 bytes",
+        });
+    }
+    Ok(())
+}
+
 fn convert(options: wit::ActivityOptions) -> Result<ActivityOptions, InvalidOption> {
     if let Some(policy) = &options.retry_policy {
+        let types = &policy.non_retryable_error_types;
+        if types.len() > MAX_NON_RETRYABLE_TYPES || types.iter().any(|t| t.len() > MAX_FAILURE_TYPE)
+        {
+            return Err(InvalidOption {
+                field: "RetryPolicy::non_retryable_error_types",
+                value: format!("{} types", types.len()),
+                rule: "it may list at most 100 types of at most 256 bytes each",
+            });
+        }
         if policy.initial_interval < MIN_RETRY_INTERVAL_MS {
             return Err(InvalidOption {
                 field: "RetryPolicy::initial_interval",
