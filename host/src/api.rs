@@ -2,6 +2,7 @@
 //! [`Host`], and the server that carries them. Generated protobuf types stay
 //! inside this module; `convert` maps them to domain types.
 
+mod codec;
 pub(crate) mod convert;
 mod deployments;
 mod workflows;

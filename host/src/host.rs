@@ -466,12 +466,30 @@ impl Host {
         })
     }
 
-    /// Runs matching `filter`, newest first.
+    /// Runs matching `filter`, newest first. Outcomes are summaries
+    /// ([`Outcome::summary`]: no results, short messages); [`Host::describe`]
+    /// has the whole outcome.
     ///
     /// # Errors
-    /// The store failed.
+    /// [`Error::InvalidArgument`] for a time past what the store holds; the
+    /// store failed.
     pub async fn list(&self, filter: RunFilter) -> Result<Vec<RunRecord>> {
-        Ok(self.core.store.list_runs(filter).await?)
+        for (name, time) in [
+            ("started_after_ms", filter.started_after_ms),
+            ("started_before_ms", filter.started_before_ms),
+        ] {
+            if time.is_some_and(|t| i64::try_from(t).is_err()) {
+                return Err(Error::InvalidArgument(format!(
+                    "{name} must be at most {} (milliseconds since the epoch)",
+                    i64::MAX
+                )));
+            }
+        }
+        let mut runs = self.core.store.list_runs(filter).await?;
+        for run in &mut runs {
+            run.outcome = run.outcome.take().map(Outcome::summary);
+        }
+        Ok(runs)
     }
 
     /// The full history of the latest run of `workflow_id`.

@@ -319,7 +319,8 @@ pub trait Store: Send + Sync + 'static {
     /// Every pending activity task.
     async fn tasks(&self) -> StoreResult<Vec<ActivityTask>>;
 
-    /// Runs matching `filter`, newest first.
+    /// Runs matching `filter`, newest first. A store may leave out outcomes
+    /// over 64 KiB, so a page never loads large results.
     async fn list_runs(&self, filter: RunFilter) -> StoreResult<Vec<RunRecord>>;
 
     /// The pending timers and activity tasks of one run.

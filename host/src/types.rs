@@ -107,6 +107,25 @@ impl<'de> Deserialize<'de> for Payload {
     }
 }
 
+/// Bytes of failure message or reason a run list carries per run; the whole
+/// text is in the run's description.
+pub const LIST_TEXT_BYTES: usize = 1024;
+
+/// Cut `text` to at most `max` bytes on a character boundary, with a note
+/// of how much was cut.
+fn cut(text: &mut String, max: usize) {
+    let len = text.len();
+    if len <= max {
+        return;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    text.push_str(&format!(" … [{} of {len} bytes cut]", len - end));
+}
+
 /// A failure reported by a workflow or an activity, or by the host for them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Failure {
@@ -137,23 +156,16 @@ impl Failure {
     /// keeps (a note says how much was cut).
     pub fn bounded(mut self) -> Self {
         use crate::limits::{MAX_FAILURE_MESSAGE, MAX_FAILURE_TYPE};
-        if self.message.len() > MAX_FAILURE_MESSAGE {
-            let cut = self.message.len();
-            let mut end = MAX_FAILURE_MESSAGE;
-            while !self.message.is_char_boundary(end) {
-                end -= 1;
-            }
-            self.message.truncate(end);
-            self.message
-                .push_str(&format!(" … [{} of {cut} bytes cut]", cut - end));
-        }
-        if self.error_type.len() > MAX_FAILURE_TYPE {
-            let mut end = MAX_FAILURE_TYPE;
-            while !self.error_type.is_char_boundary(end) {
-                end -= 1;
-            }
-            self.error_type.truncate(end);
-        }
+        cut(&mut self.message, MAX_FAILURE_MESSAGE);
+        cut(&mut self.error_type, MAX_FAILURE_TYPE);
+        self
+    }
+
+    /// The failure as a run list carries it: no details, the message cut to
+    /// [`LIST_TEXT_BYTES`].
+    fn summary(mut self) -> Self {
+        cut(&mut self.message, LIST_TEXT_BYTES);
+        self.details = None;
         self
     }
 
@@ -250,6 +262,20 @@ impl Outcome {
             Outcome::Failed(_) => RunStatus::Failed,
             Outcome::Cancelled(_) => RunStatus::Cancelled,
             Outcome::Terminated(_) => RunStatus::Terminated,
+        }
+    }
+
+    /// The outcome as a run list carries it: without the result or failure
+    /// details, with messages cut to [`LIST_TEXT_BYTES`].
+    pub fn summary(self) -> Outcome {
+        match self {
+            Outcome::Completed(_) => Outcome::Completed(Payload::default()),
+            Outcome::Failed(failure) => Outcome::Failed(failure.summary()),
+            Outcome::Cancelled(failure) => Outcome::Cancelled(failure.summary()),
+            Outcome::Terminated(mut reason) => {
+                cut(&mut reason, LIST_TEXT_BYTES);
+                Outcome::Terminated(reason)
+            }
         }
     }
 

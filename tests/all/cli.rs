@@ -241,7 +241,7 @@ fn the_cli_manages_deployments_and_reports_bad_input_in_one_line() {
     assert!(!err.contains("not found: not found"), "{err}");
     let err = server.fails(&["workflow", "start", "nope", "--id", "x"]);
     assert!(
-        err.contains("no deployed component serves workflow type 'nope'"),
+        err.contains("no deployed component serves workflow type \"nope\""),
         "{err}"
     );
     let not_wasm = tempfile::NamedTempFile::new().unwrap();

@@ -22,7 +22,7 @@ async fn unknown_workflow_type_lists_the_known_ones() {
         panic!("{err}")
     };
     assert!(
-        message.contains("'nope'") && message.contains("signals") && message.contains("timers"),
+        message.contains("\"nope\"") && message.contains("signals") && message.contains("timers"),
         "{message}"
     );
 }
@@ -65,7 +65,7 @@ async fn unknown_signal_or_query_names_what_the_type_handles() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, Error::NotFound(m) if m.contains("no signal 'nope'") && m.contains("add, finish")),
+        matches!(&err, Error::NotFound(m) if m.contains("no signal \"nope\"") && m.contains("add, finish")),
         "{err}"
     );
     let err = t
@@ -74,7 +74,7 @@ async fn unknown_signal_or_query_names_what_the_type_handles() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, Error::NotFound(m) if m.contains("no query 'nope'") && m.contains("items")),
+        matches!(&err, Error::NotFound(m) if m.contains("no query \"nope\"") && m.contains("items")),
         "{err}"
     );
     let err = t

@@ -42,14 +42,26 @@ pub(crate) fn start(request: proto::StartWorkflowRequest) -> Result<StartWorkflo
                 IdReusePolicy::AllowDuplicateFailedOnly
             }
             Ok(proto::IdReusePolicy::RejectDuplicate) => IdReusePolicy::RejectDuplicate,
-            _ => IdReusePolicy::AllowDuplicate,
+            Ok(proto::IdReusePolicy::Unspecified | proto::IdReusePolicy::AllowDuplicate) => {
+                IdReusePolicy::AllowDuplicate
+            }
+            Err(_) => return Err(unknown("id_reuse_policy", request.id_reuse_policy)),
         },
         id_conflict: match proto::IdConflictPolicy::try_from(request.id_conflict_policy) {
             Ok(proto::IdConflictPolicy::UseExisting) => IdConflictPolicy::UseExisting,
             Ok(proto::IdConflictPolicy::TerminateExisting) => IdConflictPolicy::TerminateExisting,
-            _ => IdConflictPolicy::Fail,
+            Ok(proto::IdConflictPolicy::Unspecified | proto::IdConflictPolicy::Fail) => {
+                IdConflictPolicy::Fail
+            }
+            Err(_) => return Err(unknown("id_conflict_policy", request.id_conflict_policy)),
         },
     })
+}
+
+/// An enum value this host does not know (sent by a newer or broken
+/// client): refused rather than read as the default.
+fn unknown(field: &str, value: i32) -> Error {
+    Error::InvalidArgument(format!("{field} has the unknown value {value}"))
 }
 
 pub(crate) fn start_request(start: StartWorkflow) -> proto::StartWorkflowRequest {
@@ -93,11 +105,7 @@ pub(crate) fn status_from_proto(status: i32) -> Result<RunStatus> {
         Ok(proto::RunStatus::Failed) => RunStatus::Failed,
         Ok(proto::RunStatus::Cancelled) => RunStatus::Cancelled,
         Ok(proto::RunStatus::Terminated) => RunStatus::Terminated,
-        _ => {
-            return Err(Error::InvalidArgument(format!(
-                "unknown run status {status}"
-            )));
-        }
+        Ok(proto::RunStatus::Unspecified) | Err(_) => return Err(unknown("status", status)),
     })
 }
 

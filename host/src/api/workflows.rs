@@ -5,7 +5,7 @@ use tonic::{Request, Response, Status};
 
 use super::convert;
 use super::proto::{self, workflow_service_server::WorkflowService};
-use crate::error::Error;
+use crate::error::{Error, quote};
 use crate::host::Host;
 use crate::store::RunFilter;
 
@@ -193,7 +193,8 @@ fn page_token(token: &str) -> Result<Option<(u64, crate::ids::RunId)>, Error> {
     }
     let bad = || {
         Error::InvalidArgument(format!(
-            "bad page token {token:?}; pass next_page_token back as is"
+            "bad page token {}; pass next_page_token back as is",
+            quote(token)
         ))
     };
     let (time, run) = token.split_once(':').ok_or_else(bad)?;

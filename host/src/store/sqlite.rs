@@ -206,6 +206,11 @@ fn decode_json<T: serde::de::DeserializeOwned>(text: &str) -> rusqlite::Result<T
 const RUN_COLUMNS: &str =
     "run_id, workflow_id, workflow_type, component, status, created_at_ms, closed_at_ms, outcome";
 
+/// [`RUN_COLUMNS`] for lists: outcomes over 64 KiB (large results) are left
+/// out, so a page of runs never loads their payloads.
+const LIST_COLUMNS: &str = "run_id, workflow_id, workflow_type, component, status, created_at_ms, \
+     closed_at_ms, CASE WHEN length(outcome) <= 65536 THEN outcome END";
+
 fn run_record(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
     let outcome: Option<String> = row.get(7)?;
     Ok(RunRecord {
@@ -373,7 +378,7 @@ impl Store for SqliteStore {
                     (i64::try_from(t).unwrap_or(i64::MAX), r.to_string())
                 });
             let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {RUN_COLUMNS} FROM runs
+                "SELECT {LIST_COLUMNS} FROM runs
                  WHERE (?1 IS NULL OR workflow_type = ?1)
                    AND (?2 IS NULL OR status = ?2)
                    AND (?3 IS NULL OR created_at_ms >= ?3)
