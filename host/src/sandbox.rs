@@ -130,6 +130,7 @@ pub(crate) struct Shared {
     pub(crate) now_ms: AtomicU64,
     pub(crate) replaying: AtomicBool,
     pub(crate) stderr_tail: Mutex<String>,
+    pub(crate) log_budget: log::LogBudget,
 }
 
 /// Bytes of stderr kept per call, to find a panic message in.
@@ -216,6 +217,7 @@ impl HostState {
         self.started_now = 0;
         self.cancelled_now.clear();
         self.memory_exceeded = false;
+        self.shared.log_budget.reset();
         self.shared
             .stderr_tail
             .lock()

@@ -316,6 +316,40 @@ fn the_server_stops_gracefully_on_sigterm() {
 }
 
 #[test]
+fn a_workflow_that_floods_the_log_is_cut_with_a_warning() {
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let server = Server::start_with(Stdio::from(log.reopen().unwrap()));
+    server.ok(&["deploy", guests::PROBES]);
+    server.ok(&[
+        "workflow",
+        "start",
+        "log-flood",
+        "--id",
+        "flood",
+        "--input",
+        "20000",
+    ]);
+    let result = server.ok(&["workflow", "result", "flood"]);
+    assert!(result.contains("20000"), "{result}");
+    drop(server);
+    let text = std::fs::read_to_string(log.path()).unwrap();
+    let flood_lines = text
+        .lines()
+        .filter(|l| l.contains("flood line") || l.contains("flood stdout"))
+        .count();
+    // 40,000 lines were written; one activation keeps at most 1,000.
+    assert!(
+        (1..=1_000).contains(&flood_lines),
+        "{flood_lines} flood lines reached the host log"
+    );
+    assert_eq!(
+        text.matches("reached the workflow log limit").count(),
+        1,
+        "one warning says lines were dropped"
+    );
+}
+
+#[test]
 fn unreachable_server_is_one_clear_line() {
     let out = Command::new(keel_binary())
         .args(["--server", "127.0.0.1:1", "workflow", "list"])

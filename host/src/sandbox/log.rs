@@ -1,12 +1,56 @@
 //! `keel:workflow/log`: workflow logs as `tracing` events, muted on replay.
 
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use super::HostState;
 use super::bindings::keel::workflow::log::{Host, Level};
 
 /// Longest log message kept, in bytes; longer ones are cut.
-const MAX_MESSAGE: usize = 16 * 1024;
+pub(crate) const MAX_MESSAGE: usize = 16 * 1024;
+/// Log lines (through `ctx.log`, stdout and stderr) one activation may write.
+pub(crate) const MAX_LINES_PER_ACTIVATION: usize = 1_000;
+/// Log bytes one activation may write.
+pub(crate) const MAX_BYTES_PER_ACTIVATION: usize = 256 << 10;
+
+/// What one activation has written to the host's log; past the limits the
+/// rest of its lines are dropped, with one warning saying so, so a workflow
+/// that logs in a loop cannot flood the host's log or disk.
+#[derive(Debug, Default)]
+pub(crate) struct LogBudget {
+    lines: AtomicUsize,
+    bytes: AtomicUsize,
+    exhausted: AtomicBool,
+}
+
+impl LogBudget {
+    /// Start a new activation's budget.
+    pub(crate) fn reset(&self) {
+        self.lines.store(0, Ordering::Relaxed);
+        self.bytes.store(0, Ordering::Relaxed);
+        self.exhausted.store(false, Ordering::Relaxed);
+    }
+
+    /// Whether a line of `len` bytes may be written; the first refusal logs
+    /// the warning.
+    pub(crate) fn admit(&self, len: usize, workflow_id: &str, run_id: &str) -> bool {
+        let lines = self.lines.fetch_add(1, Ordering::Relaxed) + 1;
+        let bytes = self.bytes.fetch_add(len, Ordering::Relaxed) + len;
+        if lines <= MAX_LINES_PER_ACTIVATION && bytes <= MAX_BYTES_PER_ACTIVATION {
+            return true;
+        }
+        if !self.exhausted.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                target: "keel::workflow",
+                %workflow_id,
+                %run_id,
+                "the activation reached the workflow log limit ({MAX_LINES_PER_ACTIVATION} lines \
+                 or {MAX_BYTES_PER_ACTIVATION} bytes); its further log lines are dropped"
+            );
+        }
+        false
+    }
+}
 
 impl Host for HostState {
     fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
@@ -15,6 +59,13 @@ impl Host for HostState {
         }
         let message = escape(truncate(&message, MAX_MESSAGE));
         let (workflow_id, run_id) = (&self.facts.workflow_id, &self.facts.run_id);
+        if !self
+            .shared
+            .log_budget
+            .admit(message.len(), workflow_id, run_id)
+        {
+            return Ok(());
+        }
         match level {
             Level::Trace => {
                 tracing::trace!(target: "keel::workflow", %workflow_id, %run_id, "{message}")

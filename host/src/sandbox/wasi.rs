@@ -20,7 +20,7 @@ use wasmtime_wasi_io::poll::Pollable;
 use wasmtime_wasi_io::streams::{OutputStream, StreamResult};
 
 use super::clocks::WorkflowClock;
-use super::log::{escape, truncate};
+use super::log::{MAX_MESSAGE, escape, truncate};
 use super::{HostState, RunFacts, Shared};
 
 /// Offsets that derive WASI's generators from the run's seed, so they do not
@@ -102,8 +102,13 @@ impl LogOutput {
         if self.shared.replaying.load(Ordering::Relaxed) {
             return;
         }
-        let text = escape(truncate(text.trim_end_matches('\n'), 16 * 1024));
-        if !text.is_empty() {
+        let text = escape(truncate(text.trim_end_matches('\n'), MAX_MESSAGE));
+        if !text.is_empty()
+            && self
+                .shared
+                .log_budget
+                .admit(text.len(), &self.workflow_id, &self.run_id)
+        {
             tracing::info!(
                 target: "keel::workflow",
                 workflow_id = %self.workflow_id,

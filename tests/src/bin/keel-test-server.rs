@@ -2,7 +2,7 @@
 //! `keel-test-server --db FILE --listen 127.0.0.1:0`.
 
 use clap::Parser;
-use keel_host::cli::{ServerArgs, serve};
+use keel_host::cli::{ServerArgs, init_logs, serve};
 
 /// Serve the gRPC API with every activity the test workflows call.
 #[derive(Debug, Parser)]
@@ -13,7 +13,8 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    keel_tests::init_logs();
+    // As `keel server` logs: to stderr, `info` unless RUST_LOG says.
+    init_logs();
     serve(Args::parse().server, keel_tests::activities(), &[]).await?;
     Ok(())
 }

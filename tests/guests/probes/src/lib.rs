@@ -255,6 +255,25 @@ impl Workflow for SlowActivity {
     }
 }
 
+/// `log-flood`: writes the input's number of lines through `ctx.log` and
+/// as many to stdout, in one activation, then returns the number.
+#[derive(Default)]
+pub struct LogFlood;
+
+impl Workflow for LogFlood {
+    const NAME: &'static str = "log-flood";
+    type Input = u32;
+    type Output = u32;
+
+    async fn run(ctx: WorkflowContext<Self>, lines: u32) -> Result<u32> {
+        for i in 0..lines {
+            keel_sdk::info!(ctx, "flood line {i}");
+            println!("flood stdout {i}");
+        }
+        Ok(lines)
+    }
+}
+
 keel_sdk::workflows!(
     ThreadSleep,
     BadRetry,
@@ -265,4 +284,5 @@ keel_sdk::workflows!(
     ScheduleAndDrop,
     CloseWhilePending,
     SlowActivity,
+    LogFlood,
 );
