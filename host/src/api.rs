@@ -2,6 +2,7 @@
 //! [`Host`], and the server that carries them. Generated protobuf types stay
 //! inside this module; `convert` maps them to domain types.
 
+pub mod auth;
 mod codec;
 pub(crate) mod convert;
 mod deployments;
@@ -12,6 +13,8 @@ use std::net::SocketAddr;
 
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
+
+pub use auth::{Permission, Tokens};
 
 use crate::error::{Error, Result};
 use crate::host::Host;
@@ -25,14 +28,82 @@ pub(crate) mod proto {
 /// Bytes a request may carry beyond its largest field (ids, names, framing).
 const REQUEST_OVERHEAD: usize = 64 << 10;
 
-/// Serve the API for `host` on `listener` until `shutdown` resolves; then
-/// finish the requests in flight and return.
+/// How the API is served: who may call it, and over what.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    /// Tokens callers must present, with their permissions; `None` accepts
+    /// every caller (the zero-setup default, for loopback).
+    pub tokens: Option<Tokens>,
+    /// The server's certificate and key for TLS; `None` serves plain
+    /// HTTP/2.
+    pub tls: Option<TlsIdentity>,
+}
+
+/// A server certificate chain and its private key, PEM-encoded.
+#[derive(Clone)]
+pub struct TlsIdentity {
+    cert_pem: Vec<u8>,
+    key_pem: Vec<u8>,
+}
+
+impl std::fmt::Debug for TlsIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsIdentity").finish_non_exhaustive()
+    }
+}
+
+impl TlsIdentity {
+    /// The identity in PEM text.
+    pub fn from_pem(cert_pem: impl Into<Vec<u8>>, key_pem: impl Into<Vec<u8>>) -> Self {
+        TlsIdentity {
+            cert_pem: cert_pem.into(),
+            key_pem: key_pem.into(),
+        }
+    }
+
+    /// Read the certificate chain and key from PEM files.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if a file cannot be read.
+    pub fn from_files(cert: &std::path::Path, key: &std::path::Path) -> Result<Self> {
+        let read = |path: &std::path::Path, what: &str| {
+            std::fs::read(path).map_err(|e| {
+                Error::InvalidArgument(format!(
+                    "cannot read the TLS {what} {}: {e}",
+                    path.display()
+                ))
+            })
+        };
+        Ok(Self::from_pem(
+            read(cert, "certificate")?,
+            read(key, "key")?,
+        ))
+    }
+}
+
+/// Serve the API for `host` on `listener`, open to every caller over plain
+/// HTTP/2, until `shutdown` resolves; see [`serve_with`].
 ///
 /// # Errors
 /// [`Error::Internal`] if the server fails.
 pub async fn serve(
     host: Host,
     listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> Result<()> {
+    serve_with(host, listener, ServeOptions::default(), shutdown).await
+}
+
+/// Serve the API for `host` on `listener` as `options` say until `shutdown`
+/// resolves; then finish the requests in flight and return.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] for a TLS identity that does not load;
+/// [`Error::Internal`] if the server fails.
+pub async fn serve_with(
+    host: Host,
+    listener: TcpListener,
+    options: ServeOptions,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
     // Requests are bounded by what the limits let through, so a caller
@@ -49,7 +120,15 @@ pub async fn serve(
         deployments::Deployments::new(host),
     )
     .max_decoding_message_size(deploy_request);
-    tonic::transport::Server::builder()
+    let mut server = tonic::transport::Server::builder();
+    if let Some(tls) = options.tls {
+        let identity = tonic::transport::Identity::from_pem(tls.cert_pem, tls.key_pem);
+        server = server
+            .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
+            .map_err(|e| Error::InvalidArgument(format!("the TLS certificate or key: {e}")))?;
+    }
+    server
+        .layer(auth::AuthLayer(options.tokens))
         .add_service(workflows)
         .add_service(deployments)
         .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
@@ -82,6 +161,8 @@ impl From<Error> for tonic::Status {
             Error::Store(_) | Error::ShuttingDown | Error::OutcomeUnknown(_) => {
                 tonic::Code::Unavailable
             }
+            Error::Unauthenticated(_) => tonic::Code::Unauthenticated,
+            Error::PermissionDenied(_) => tonic::Code::PermissionDenied,
             Error::Internal(_) => tonic::Code::Internal,
         };
         let mut metadata = tonic::metadata::MetadataMap::new();
@@ -112,9 +193,19 @@ impl From<tonic::Status> for Error {
             tonic::Code::NotFound => Error::NotFound(message),
             tonic::Code::AlreadyExists => Error::AlreadyExists(message),
             tonic::Code::FailedPrecondition => Error::FailedPrecondition(message),
+            tonic::Code::Unauthenticated => Error::Unauthenticated(message),
+            tonic::Code::PermissionDenied => Error::PermissionDenied(message),
             // No code from a Keel host: the call did not get an answer.
             tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled => {
                 Error::OutcomeUnknown(format!("no answer from the host ({message})"))
+            }
+            // The connection broke below gRPC: most often plain HTTP/2
+            // spoken to a host that serves TLS.
+            tonic::Code::Internal if message.contains("h2 protocol error") => {
+                Error::OutcomeUnknown(format!(
+                    "no answer from the host ({message}); if it serves TLS, set KEEL_TLS_CA to \
+                     the CA certificate that signed its certificate"
+                ))
             }
             _ => Error::Internal(format!("{}: {message}", status.code())),
         }

@@ -6,11 +6,12 @@ mod output;
 mod server;
 
 use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::client::{Client, DEFAULT_ADDRESS, ListRuns};
+use crate::client::{Client, ConnectOptions, DEFAULT_ADDRESS, ListRuns};
 use crate::error::{Error, Result};
 use crate::host::StartWorkflow;
 use crate::ids::{RequestId, WorkflowId};
@@ -25,6 +26,14 @@ struct Cli {
     /// Address of the host to talk to.
     #[arg(long, global = true, env = "KEEL_SERVER", default_value = DEFAULT_ADDRESS)]
     server: String,
+    /// File holding the token for a host that requires one (or set
+    /// KEEL_TOKEN to the token itself).
+    #[arg(long, global = true, env = "KEEL_TOKEN_FILE")]
+    token_file: Option<PathBuf>,
+    /// CA certificate (PEM) that signed the host's TLS certificate; set, the
+    /// CLI speaks TLS.
+    #[arg(long, global = true, env = "KEEL_TLS_CA")]
+    tls_ca: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -244,8 +253,33 @@ fn fail(err: &Error) -> ExitCode {
     ExitCode::FAILURE
 }
 
+/// The token (KEEL_TOKEN, or the token file) and the TLS CA to connect
+/// with. The token is never a command-line argument, where other users of
+/// the machine could read it.
+fn connect_options(token_file: Option<&Path>, tls_ca: Option<&Path>) -> Result<ConnectOptions> {
+    let read = |path: &Path, what: &str| {
+        std::fs::read(path).map_err(|e| {
+            Error::InvalidArgument(format!("cannot read the {what} {}: {e}", path.display()))
+        })
+    };
+    let token = match (std::env::var("KEEL_TOKEN").ok(), token_file) {
+        (Some(token), _) if !token.trim().is_empty() => Some(token),
+        (_, Some(path)) => Some(String::from_utf8(read(path, "token file")?).map_err(|_| {
+            Error::InvalidArgument(format!("the token file {} is not text", path.display()))
+        })?),
+        _ => None,
+    };
+    Ok(ConnectOptions {
+        token,
+        tls_ca_pem: tls_ca
+            .map(|path| read(path, "TLS CA certificate"))
+            .transpose()?,
+    })
+}
+
 async fn run(cli: Cli) -> Result<ExitCode> {
-    let connect = || Client::connect(&cli.server);
+    let options = connect_options(cli.token_file.as_deref(), cli.tls_ca.as_deref())?;
+    let connect = || Client::connect_with(&cli.server, options.clone());
     match cli.command {
         Command::Server(args) => {
             init_logs();

@@ -4,7 +4,10 @@
 use std::future::Future;
 use std::time::Duration;
 
-use tonic::transport::Channel;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig};
 
 use crate::api::convert;
 use crate::api::proto::deployment_service_client::DeploymentServiceClient;
@@ -49,37 +52,121 @@ pub struct RunPage {
     pub next_page_token: Option<String>,
 }
 
+/// How a client reaches a host that asks for more than the loopback
+/// default.
+#[derive(Clone, Default)]
+pub struct ConnectOptions {
+    /// The bearer token sent with every call (a secret from the host's
+    /// token file).
+    pub token: Option<String>,
+    /// The PEM certificate of the CA that signed the host's TLS
+    /// certificate; set, the client speaks TLS.
+    pub tls_ca_pem: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for ConnectOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectOptions")
+            .field("token", &self.token.as_ref().map(|_| "…"))
+            .field("tls", &self.tls_ca_pem.is_some())
+            .finish()
+    }
+}
+
+/// Adds the bearer token to every call.
+#[derive(Clone)]
+struct BearerToken(Option<MetadataValue<Ascii>>);
+
+impl std::fmt::Debug for BearerToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BearerToken(…)")
+    }
+}
+
+impl Interceptor for BearerToken {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> std::result::Result<tonic::Request<()>, tonic::Status> {
+        if let Some(token) = &self.0 {
+            request
+                .metadata_mut()
+                .insert("authorization", token.clone());
+        }
+        Ok(request)
+    }
+}
+
+type Authed = InterceptedService<Channel, BearerToken>;
+
 /// See the module docs. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Client {
-    workflows: WorkflowServiceClient<Channel>,
-    deployments: DeploymentServiceClient<Channel>,
+    workflows: WorkflowServiceClient<Authed>,
+    deployments: DeploymentServiceClient<Authed>,
 }
 
 impl Client {
-    /// Connect to the host at `address` (`host:port` or a URL).
+    /// Connect to the host at `address` (`host:port` or a URL) with no
+    /// token, over plain HTTP/2.
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] for a bad address; [`Error::Store`] if no
     /// host answers there.
     pub async fn connect(address: &str) -> Result<Self> {
-        let url = if address.contains("://") {
-            address.to_string()
-        } else {
-            format!("http://{address}")
+        Self::connect_with(address, ConnectOptions::default()).await
+    }
+
+    /// Connect to the host at `address` with a token and TLS as `options`
+    /// say.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a bad address, token or CA
+    /// certificate; [`Error::Store`] if no host answers there.
+    pub async fn connect_with(address: &str, options: ConnectOptions) -> Result<Self> {
+        let tls = options.tls_ca_pem.is_some();
+        let url = match address.split_once("://") {
+            Some(("https", _)) if !tls => {
+                return Err(Error::InvalidArgument(format!(
+                    "{address} is https: give the CA certificate that signed the host's \
+                     certificate (KEEL_TLS_CA)"
+                )));
+            }
+            Some(_) => address.to_string(),
+            None if tls => format!("https://{address}"),
+            None => format!("http://{address}"),
         };
-        let endpoint = Channel::from_shared(url)
+        let mut endpoint = Channel::from_shared(url)
             .map_err(|e| Error::InvalidArgument(format!("bad server address {address:?}: {e}")))?;
+        if let Some(ca) = options.tls_ca_pem {
+            let config = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca));
+            endpoint = endpoint
+                .tls_config(config)
+                .map_err(|e| Error::InvalidArgument(format!("the TLS CA certificate: {e}")))?;
+        }
+        let token = options
+            .token
+            .map(|t| {
+                format!("Bearer {}", t.trim())
+                    .parse::<MetadataValue<Ascii>>()
+                    .map_err(|_| {
+                        Error::InvalidArgument(
+                            "the token has characters a header cannot carry".into(),
+                        )
+                    })
+            })
+            .transpose()?;
         let channel = endpoint.connect().await.map_err(|e| {
             Error::Store(format!(
                 "cannot reach a Keel host at {address} ({e}); is `keel server` running there?"
             ))
         })?;
+        let bearer = BearerToken(token);
         Ok(Client {
-            workflows: WorkflowServiceClient::new(channel.clone())
+            workflows: WorkflowServiceClient::with_interceptor(channel.clone(), bearer.clone())
                 .max_decoding_message_size(256 << 20),
             // The host bounds the size of a component; let it say so.
-            deployments: DeploymentServiceClient::new(channel)
+            deployments: DeploymentServiceClient::with_interceptor(channel, bearer)
                 .max_encoding_message_size(usize::MAX),
         })
     }

@@ -35,6 +35,12 @@ pub enum Error {
     /// retrying with the same one is safe.
     #[error("outcome unknown: {0}; it is safe to retry with the same request id")]
     OutcomeUnknown(String),
+    /// The caller did not present a token the host accepts.
+    #[error("unauthenticated: {0}")]
+    Unauthenticated(String),
+    /// The caller's token does not allow this call.
+    #[error("permission denied: {0}")]
+    PermissionDenied(String),
     /// The host is shutting down.
     #[error("the host is shutting down")]
     ShuttingDown,
@@ -69,6 +75,8 @@ impl Error {
             Error::WorkflowFailed(_) => "workflow-failed",
             Error::Store(_) => "store",
             Error::OutcomeUnknown(_) => "outcome-unknown",
+            Error::Unauthenticated(_) => "unauthenticated",
+            Error::PermissionDenied(_) => "permission-denied",
             Error::ShuttingDown => "shutting-down",
             Error::Internal(_) => "internal",
         }
@@ -86,6 +94,8 @@ impl Error {
             | Error::WorkflowFailed(m)
             | Error::Store(m)
             | Error::OutcomeUnknown(m)
+            | Error::Unauthenticated(m)
+            | Error::PermissionDenied(m)
             | Error::Internal(m) => m,
             Error::ShuttingDown => "",
         }
@@ -103,6 +113,8 @@ impl Error {
             "workflow-failed" => Error::WorkflowFailed(detail),
             "store" => Error::Store(detail),
             "outcome-unknown" => Error::OutcomeUnknown(detail),
+            "unauthenticated" => Error::Unauthenticated(detail),
+            "permission-denied" => Error::PermissionDenied(detail),
             "shutting-down" => Error::ShuttingDown,
             "internal" => Error::Internal(detail),
             _ => return None,

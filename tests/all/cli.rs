@@ -7,7 +7,7 @@ use std::process::{Child, Command, Output, Stdio};
 
 use keel_tests::guests;
 
-const SERVER: &str = env!("CARGO_BIN_EXE_keel-test-server");
+pub(crate) const SERVER: &str = env!("CARGO_BIN_EXE_keel-test-server");
 
 /// The `keel` binary, built beside this test.
 fn keel_binary() -> PathBuf {
@@ -22,22 +22,39 @@ fn keel_binary() -> PathBuf {
     keel
 }
 
-struct Server {
-    child: Child,
-    address: String,
+/// A `keel-test-server` process on a fresh store, and how `keel` reaches
+/// it.
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) address: String,
+    /// Environment of every `keel` command (credentials).
+    pub(crate) env: Vec<(String, String)>,
     _dir: tempfile::TempDir,
 }
 
 impl Server {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         Self::start_with(Stdio::inherit())
     }
 
     fn start_with(stderr: Stdio) -> Self {
+        Self::start_with_args(&[], stderr)
+    }
+
+    /// A server with `args` besides its store, on a free loopback port
+    /// unless `args` say where.
+    pub(crate) fn start_with_args(args: &[&str], stderr: Stdio) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("keel.db");
+        let listen: &[&str] = if args.contains(&"--listen") {
+            &[]
+        } else {
+            &["--listen", "127.0.0.1:0"]
+        };
         let mut child = Command::new(SERVER)
-            .args(["--db", db.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+            .args(["--db", db.to_str().unwrap()])
+            .args(listen)
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
@@ -50,10 +67,11 @@ impl Server {
             .trim()
             .strip_prefix("listening on ")
             .expect("the server's first line")
-            .to_string();
+            .replace("0.0.0.0", "127.0.0.1");
         Server {
             child,
             address,
+            env: Vec::new(),
             _dir: dir,
         }
     }
@@ -62,12 +80,14 @@ impl Server {
         Command::new(keel_binary())
             .args(["--server", &self.address])
             .args(args)
+            .env_remove("KEEL_TOKEN")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .output()
             .unwrap()
     }
 
     /// Run `keel args`, expect success, return stdout.
-    fn ok(&self, args: &[&str]) -> String {
+    pub(crate) fn ok(&self, args: &[&str]) -> String {
         let out = self.keel(args);
         assert!(
             out.status.success(),
@@ -78,7 +98,7 @@ impl Server {
     }
 
     /// Run `keel args`, expect failure, return stderr.
-    fn fails(&self, args: &[&str]) -> String {
+    pub(crate) fn fails(&self, args: &[&str]) -> String {
         let out = self.keel(args);
         assert!(!out.status.success(), "keel {args:?} succeeded");
         let stderr = String::from_utf8(out.stderr).unwrap();

@@ -13,6 +13,7 @@ mod replay;
 mod retries;
 mod sandbox;
 mod sdk;
+mod security;
 
 /// Every component the build script produces is used by some test.
 #[test]

@@ -33,6 +33,58 @@ pub struct ServerArgs {
     /// flight may take to finish before the server stops anyway.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub stop_grace: Duration,
+    /// Token file (TOML) of the callers this server accepts and what each
+    /// may do; without it every caller may do everything.
+    #[arg(long, env = "KEEL_AUTH_FILE")]
+    pub auth_file: Option<PathBuf>,
+    /// TLS certificate chain (PEM); with --tls-key the API is served over
+    /// TLS.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM) of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Accept callers without a token on an address other than loopback.
+    #[arg(long)]
+    pub insecure_no_auth: bool,
+}
+
+impl ServerArgs {
+    /// Who may call the server and over what, as the arguments say; refuses
+    /// an open server on a non-loopback address unless asked for.
+    fn serve_options(&self) -> Result<api::ServeOptions> {
+        let tokens = self
+            .auth_file
+            .as_deref()
+            .map(api::Tokens::from_file)
+            .transpose()?;
+        let tls = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some(api::TlsIdentity::from_files(cert, key)?),
+            _ => None,
+        };
+        let exposed = !self.listen.ip().is_loopback();
+        if exposed && tokens.is_none() {
+            if !self.insecure_no_auth {
+                return Err(Error::InvalidArgument(format!(
+                    "listening on {} without a token file would let anyone who reaches it deploy \
+                     and run code; pass --auth-file FILE, or --insecure-no-auth if the network \
+                     itself is trusted",
+                    self.listen
+                )));
+            }
+            tracing::warn!(
+                address = %self.listen,
+                "serving without authentication on a non-loopback address (--insecure-no-auth)"
+            );
+        }
+        if exposed && tokens.is_some() && tls.is_none() {
+            tracing::warn!(
+                address = %self.listen,
+                "tokens travel in clear text without TLS; pass --tls-cert and --tls-key"
+            );
+        }
+        Ok(api::ServeOptions { tokens, tls })
+    }
 }
 
 /// Log to stderr, filtered by `RUST_LOG` (default `info`); colours only on
@@ -57,6 +109,7 @@ pub fn init_logs() {
 /// The store cannot be opened, a component is rejected, the address cannot
 /// be bound.
 pub async fn serve(args: ServerArgs, activities: Activities, components: &[&[u8]]) -> Result<()> {
+    let options = args.serve_options()?;
     let config = HostConfig {
         blocking_threads: args.blocking_threads,
         cache_capacity: args.cache,
@@ -76,7 +129,13 @@ pub async fn serve(args: ServerArgs, activities: Activities, components: &[&[u8]
         .local_addr()
         .map_err(|e| Error::internal("reading the bound address", e))?;
     println!("listening on {address}");
-    tracing::info!(%address, db = %args.db.display(), "keel server ready");
+    tracing::info!(
+        %address,
+        db = %args.db.display(),
+        tokens = options.tokens.is_some(),
+        tls = options.tls.is_some(),
+        "keel server ready"
+    );
     let (signalled, signal) = tokio::sync::oneshot::channel();
     let stopping = host.clone();
     let stop_requested = async move {
@@ -87,7 +146,7 @@ pub async fn serve(args: ServerArgs, activities: Activities, components: &[&[u8]
         stopping.begin_stop();
         let _ = signalled.send(());
     };
-    let server = api::serve(host.clone(), listener, stop_requested);
+    let server = api::serve_with(host.clone(), listener, options, stop_requested);
     let grace = args.stop_grace;
     tokio::select! {
         served = server => served?,
