@@ -8,6 +8,7 @@
 //! minutes on 2 cores); `--quick` for a smoke run; `--json FILE` to write
 //! the figures.
 
+mod hosts;
 mod measure;
 mod report;
 mod workloads;

@@ -41,7 +41,7 @@ pub fn medians(mut runs: Vec<Vec<Figure>>) -> Vec<Figure> {
 /// Print `figures` as a table.
 pub fn print(figures: &[Figure]) {
     println!(
-        "{:<26} {:<10} {:<34} {:>14} {:<6} {:>10}  TARGET",
+        "{:<26} {:<13} {:<34} {:>14} {:<6} {:>10}  TARGET",
         "WORKLOAD", "MODE", "METRIC", "VALUE", "UNIT", "VS COMMIT"
     );
     for f in figures {
@@ -49,7 +49,7 @@ pub fn print(figures: &[Figure]) {
             .vs_commit
             .map_or_else(|| "-".into(), |r| format!("{r:.2}x"));
         println!(
-            "{:<26} {:<10} {:<34} {:>14.1} {:<6} {:>10}  {}",
+            "{:<26} {:<13} {:<34} {:>14.1} {:<6} {:>10}  {}",
             f.workload, f.mode, f.metric, f.value, f.unit, ratio, f.target
         );
     }

@@ -4,13 +4,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use futures::StreamExt;
-use keel_host::client::Client;
 use keel_host::history::{Event, HistoryEvent};
-use keel_host::{Host, HostConfig, Outcome, Payload, Replayer, StartWorkflow, WorkflowId};
+use keel_host::{Host, Outcome, Replayer, StartWorkflow, WorkflowId};
 use serde_json::json;
 
+use crate::hosts::{Driver, bench_host, drivers};
 use crate::measure::{Samples, now, rss, time};
 use crate::report::Figure;
 
@@ -62,133 +61,6 @@ impl Scale {
             cached_instances: 10,
         }
     }
-}
-
-/// A host on a fresh SQLite file, and the directory that holds it. Dropping
-/// it stops the host and its server, which frees its instance pool.
-struct Bench {
-    host: Host,
-    stop_server: Option<tokio::sync::oneshot::Sender<()>>,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Bench {
-    fn drop(&mut self) {
-        drop(self.stop_server.take());
-        self.host.shutdown();
-    }
-}
-
-async fn bench_host(components: &[&str], cache_capacity: usize) -> anyhow::Result<Bench> {
-    let dir = tempfile::tempdir()?;
-    let mut activities = keel_host::Activities::new();
-    activities
-        .register_async("greet", |_ctx, name: String| async move {
-            Ok::<_, keel_host::ActivityError>(format!("Hello, {name}!"))
-        })
-        .register_async("square", |_ctx, i: u64| async move {
-            Ok::<_, keel_host::ActivityError>(i * i)
-        });
-    let mut config = HostConfig {
-        cache_capacity,
-        ..HostConfig::default()
-    };
-    config.engine.max_instances = u32::try_from(cache_capacity * 2 + 64).unwrap_or(u32::MAX);
-    // The 10,000-event replay history is one fan-out of ~5,000 activities,
-    // past the default limit of 2,000 pending activities per run.
-    config.limits.max_pending_activities = 10_000;
-    let host = Host::builder()
-        .sqlite(dir.path().join("bench.db"))
-        .config(config)
-        .activities(activities)
-        .build()
-        .await?;
-    for component in components {
-        host.deploy(std::fs::read(component).with_context(|| format!("reading {component}"))?)
-            .await?;
-    }
-    Ok(Bench {
-        host,
-        stop_server: None,
-        _dir: dir,
-    })
-}
-
-/// The library API or the gRPC client, for the same workload code.
-#[derive(Clone)]
-enum Driver {
-    Host(Host),
-    Grpc(Box<Client>),
-}
-
-impl Driver {
-    fn mode(&self) -> &'static str {
-        match self {
-            Driver::Host(_) => "in-process",
-            Driver::Grpc(_) => "grpc",
-        }
-    }
-
-    async fn start(&self, start: StartWorkflow) -> keel_host::Result<()> {
-        match self {
-            Driver::Host(h) => h.start(start).await.map(drop),
-            Driver::Grpc(c) => c.start(start).await.map(drop),
-        }
-    }
-
-    async fn result(&self, id: &WorkflowId) -> keel_host::Result<Outcome> {
-        match self {
-            Driver::Host(h) => h.result(id).await,
-            Driver::Grpc(c) => c.result(id).await,
-        }
-    }
-
-    async fn signal(&self, id: &WorkflowId, name: &str) -> keel_host::Result<()> {
-        match self {
-            Driver::Host(h) => h.signal(id, name, Payload::default()).await,
-            Driver::Grpc(c) => c.signal(id, name, Payload::default()).await,
-        }
-    }
-
-    async fn query(&self, id: &WorkflowId, name: &str) -> keel_host::Result<Payload> {
-        match self {
-            Driver::Host(h) => h.query(id, name, Payload::default()).await,
-            Driver::Grpc(c) => c.query(id, name, Payload::default()).await,
-        }
-    }
-
-    /// Start a run and wait for its result.
-    async fn run(
-        &self,
-        workflow_id: &str,
-        workflow_type: &str,
-        input: serde_json::Value,
-    ) -> anyhow::Result<Outcome> {
-        self.start(StartWorkflow::new(workflow_id, workflow_type, &input)?)
-            .await?;
-        let outcome = self.result(&WorkflowId::new(workflow_id)?).await?;
-        anyhow::ensure!(
-            matches!(outcome, Outcome::Completed(_)),
-            "{workflow_id} ended {outcome}"
-        );
-        Ok(outcome)
-    }
-}
-
-/// Both drivers on one host: the host itself and a client of its server,
-/// which stops when `bench` is dropped.
-async fn drivers(bench: &mut Bench) -> anyhow::Result<Vec<Driver>> {
-    let listener = keel_host::api::bind("127.0.0.1:0".parse()?).await?;
-    let address = listener.local_addr()?.to_string();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(keel_host::api::serve(bench.host.clone(), listener, async {
-        let _ = stopped.await;
-    }));
-    bench.stop_server = Some(stop);
-    Ok(vec![
-        Driver::Host(bench.host.clone()),
-        Driver::Grpc(Box::new(Client::connect(&address).await?)),
-    ])
 }
 
 /// The bare SQLite baseline: p50 latency of one durable commit and the
@@ -350,7 +222,7 @@ where
 
 async fn w1(scale: &Scale, table: &mut Table<'_>) -> anyhow::Result<()> {
     let mut bench = bench_host(&[HELLO], 500).await?;
-    for driver in drivers(&mut bench).await? {
+    for driver in drivers(&mut bench, true).await? {
         let mode = driver.mode();
         let mut samples = Samples::default();
         for i in 0..scale.w1_sequential {
@@ -359,7 +231,7 @@ async fn w1(scale: &Scale, table: &mut Table<'_>) -> anyhow::Result<()> {
             result?;
             samples.push(elapsed);
         }
-        let target = if mode == "grpc" {
+        let target = if mode != "in-process" {
             "≤ 2 ms"
         } else {
             "≤ 1 ms"
@@ -388,7 +260,7 @@ async fn w1(scale: &Scale, table: &mut Table<'_>) -> anyhow::Result<()> {
             }
         })
         .await?;
-        let target = if mode == "grpc" {
+        let target = if mode != "in-process" {
             "≥ 2,000 runs/s"
         } else {
             "≥ 5,000 runs/s"
@@ -406,7 +278,7 @@ async fn w1(scale: &Scale, table: &mut Table<'_>) -> anyhow::Result<()> {
 
 async fn w2(scale: &Scale, table: &mut Table<'_>) -> anyhow::Result<()> {
     let mut bench = bench_host(&[FAN_OUT], 500).await?;
-    for driver in drivers(&mut bench).await? {
+    for driver in drivers(&mut bench, false).await? {
         let mode = driver.mode();
         let (elapsed, samples) = concurrently(scale.w2_runs, 10, |i| {
             let driver = driver.clone();
@@ -446,7 +318,7 @@ async fn w2(scale: &Scale, table: &mut Table<'_>) -> anyhow::Result<()> {
 
 async fn w4(scale: &Scale, table: &mut Table<'_>) -> anyhow::Result<()> {
     let mut bench = bench_host(&[KITCHEN_SINK], 500).await?;
-    for driver in drivers(&mut bench).await? {
+    for driver in drivers(&mut bench, false).await? {
         let mode = driver.mode();
         let mut samples = Samples::default();
         for i in 0..scale.w4_runs {
