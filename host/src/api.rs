@@ -195,19 +195,24 @@ impl From<tonic::Status> for Error {
             tonic::Code::FailedPrecondition => Error::FailedPrecondition(message),
             tonic::Code::Unauthenticated => Error::Unauthenticated(message),
             tonic::Code::PermissionDenied => Error::PermissionDenied(message),
-            // No code from a Keel host: the call did not get an answer.
+            // No Keel code: the call got no answer. Most often the host is
+            // gone, or plain HTTP/2 was spoken to a host that serves TLS
+            // (which shows as a cancelled call or an h2 protocol error).
             tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled => {
-                Error::OutcomeUnknown(format!("no answer from the host ({message})"))
+                Error::OutcomeUnknown(no_answer(&message))
             }
-            // The connection broke below gRPC: most often plain HTTP/2
-            // spoken to a host that serves TLS.
             tonic::Code::Internal if message.contains("h2 protocol error") => {
-                Error::OutcomeUnknown(format!(
-                    "no answer from the host ({message}); if it serves TLS, set KEEL_TLS_CA to \
-                     the CA certificate that signed its certificate"
-                ))
+                Error::OutcomeUnknown(no_answer(&message))
             }
             _ => Error::Internal(format!("{}: {message}", status.code())),
         }
     }
+}
+
+/// A call that got no answer, with the hint for the commonest cause.
+fn no_answer(message: &str) -> String {
+    format!(
+        "no answer from the host ({message}); if it serves TLS, set KEEL_TLS_CA to the CA \
+         certificate that signed its certificate"
+    )
 }
