@@ -6,17 +6,18 @@ mod component;
 mod instance;
 pub mod names;
 
-use std::collections::HashMap;
+use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use lru::LruCache;
 use wasmtime::component::Linker;
 use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::error::{Error, Result};
 use crate::ids::ComponentId;
-use crate::sandbox::{self, HostState, Limits};
+use crate::sandbox::{self, HostState, Limits, MemoryBudget};
 
 pub use component::LoadedComponent;
 pub(crate) use instance::{Activated, ActivationFailure, WorkflowInstance};
@@ -30,6 +31,15 @@ pub struct EngineConfig {
     /// Linear memory one instance may use, bytes. Exceeding it fails that
     /// workflow.
     pub memory_limit_bytes: usize,
+    /// Linear memory all instances together may use, bytes. When it is
+    /// spent, idle cached instances are dropped first; a run that still
+    /// finds no room waits (shown in `describe`), and a growth that finds
+    /// none fails only the workflow task, which is retried.
+    pub memory_budget_bytes: usize,
+    /// Compiled components kept in memory. One that is needed again after
+    /// it was dropped is compiled again from the store (from wasmtime's
+    /// on-disk cache when that is on).
+    pub compiled_components: usize,
     /// Longest one activation may run before the deadlock detector fails the
     /// workflow task (retried after backoff).
     pub activation_timeout: Duration,
@@ -48,6 +58,8 @@ impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
             memory_limit_bytes: 64 << 20,
+            memory_budget_bytes: 1 << 30,
+            compiled_components: 64,
             activation_timeout: Duration::from_secs(2),
             max_instances: 1_000,
             max_payload_bytes: 2 << 20,
@@ -62,7 +74,8 @@ pub struct WasmEngine {
     engine: wasmtime::Engine,
     linker: Linker<HostState>,
     config: EngineConfig,
-    components: Mutex<HashMap<ComponentId, Arc<LoadedComponent>>>,
+    components: Mutex<LruCache<ComponentId, Arc<LoadedComponent>>>,
+    memory: Arc<MemoryBudget>,
     stop_ticker: Arc<AtomicBool>,
 }
 
@@ -117,11 +130,13 @@ impl WasmEngine {
                 }
             })
             .map_err(|e| Error::internal("starting the epoch ticker", e))?;
+        let compiled = NonZeroUsize::new(config.compiled_components).unwrap_or(NonZeroUsize::MIN);
         Ok(WasmEngine {
             engine,
             linker,
+            memory: MemoryBudget::new(config.memory_budget_bytes),
             config,
-            components: Mutex::default(),
+            components: Mutex::new(LruCache::new(compiled)),
             stop_ticker,
         })
     }
@@ -155,12 +170,22 @@ impl WasmEngine {
             .components
             .lock()
             .map_err(|e| Error::internal("component cache", e))?;
-        Ok(components.entry(id).or_insert(loaded).clone())
+        Ok(components.get_or_insert(id, || loaded).clone())
     }
 
-    /// A component compiled earlier, if any.
+    /// A component compiled earlier, if it is still kept.
     pub fn cached(&self, id: &ComponentId) -> Option<Arc<LoadedComponent>> {
         self.components.lock().ok()?.get(id).cloned()
+    }
+
+    /// The budget all instances' memory is reserved from.
+    pub(crate) fn memory(&self) -> &Arc<MemoryBudget> {
+        &self.memory
+    }
+
+    /// The state of a new instance, its memory counted against the budget.
+    fn host_state(&self, facts: sandbox::RunFacts) -> HostState {
+        HostState::new(facts, self.limits(), self.memory.clone())
     }
 
     fn limits(&self) -> Limits {

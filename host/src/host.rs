@@ -440,10 +440,14 @@ impl Host {
     pub async fn describe(&self, workflow_id: &WorkflowId) -> Result<RunDescription> {
         let run = self.latest(workflow_id).await?;
         let (timers, tasks) = self.core.store.pending(run.run_id).await?;
-        let parked = self
+        let (parked, waiting_for_memory) = self
             .core
             .run(run.run_id)
-            .and_then(|handle| handle.mailbox().parked.clone());
+            .map(|handle| {
+                let mailbox = handle.mailbox();
+                (mailbox.parked.clone(), mailbox.waiting_for_memory)
+            })
+            .unwrap_or_default();
         Ok(RunDescription {
             run,
             pending_timers: timers
@@ -463,6 +467,7 @@ impl Host {
                 })
                 .collect(),
             parked,
+            waiting_for_memory,
         })
     }
 

@@ -45,6 +45,7 @@ pub(crate) enum Limit {
     PendingActivities,
     PendingTimers,
     HistoryEvents,
+    WasiResources,
 }
 
 /// A run went past one of its limits.
@@ -98,6 +99,11 @@ impl fmt::Display for LimitExceeded {
                 f,
                 "the run's history would have {value} events, over the limit of {max}; \
                  split long-running work into several runs (continue-as-new)"
+            ),
+            Limit::WasiResources => write!(
+                f,
+                "the workflow holds more than {max} WASI resources (pollables, streams) at once; \
+                 drop them after use"
             ),
         }
     }

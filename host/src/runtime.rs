@@ -6,6 +6,7 @@ pub(crate) mod activation;
 mod cache;
 pub(crate) mod failures;
 pub(crate) mod limits;
+mod memory;
 mod recovery;
 mod run;
 
@@ -47,7 +48,7 @@ pub(crate) struct Core {
     pub(crate) activities: Activities,
     pub(crate) blocking: Arc<Semaphore>,
     pub(crate) timers: TimerService,
-    pub(crate) cache: InstanceCache,
+    pub(crate) cache: Arc<InstanceCache>,
     /// Cancelled when the host stops: every task ends.
     pub(crate) shutdown: CancellationToken,
     /// Cancelled when a graceful stop begins: long polls end, no activity
@@ -72,6 +73,13 @@ impl Core {
     ) -> Arc<Self> {
         let shutdown = CancellationToken::new();
         let tasks = TaskTracker::new();
+        let cache = Arc::new(InstanceCache::new(config.cache_capacity));
+        let shedding = Arc::downgrade(&cache);
+        wasm.memory().set_shedder(Box::new(move |budget, bytes| {
+            if let Some(cache) = shedding.upgrade() {
+                cache.shed(budget, bytes);
+            }
+        }));
         Arc::new_cyclic(|core| Core {
             timers: TimerService::start(core.clone(), clock.clone(), shutdown.clone(), &tasks),
             shutdown,
@@ -82,7 +90,7 @@ impl Core {
             wasm,
             clock,
             blocking: Arc::new(Semaphore::new(config.blocking_threads.max(1))),
-            cache: InstanceCache::new(config.cache_capacity),
+            cache,
             config,
             activities,
             registry: Mutex::default(),

@@ -7,6 +7,7 @@ mod activity;
 mod clocks;
 mod info;
 mod log;
+mod memory;
 mod random;
 mod timer;
 mod wasi;
@@ -29,6 +30,7 @@ pub(crate) use self::bindings::keel::workflow::signal as wit_signal;
 pub(crate) use self::bindings::keel::workflow::types as wit_types;
 pub(crate) use self::bindings::{Workflow as Bindings, WorkflowPre as BindingsPre};
 pub(crate) use self::clocks::BlockingWait;
+pub(crate) use self::memory::{INSTANCE_ROOM, MemoryBudget, Refusal};
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -185,16 +187,23 @@ pub(crate) struct HostState {
     cancelled_now: HashSet<u32>,
     mode: Mode,
     limits: Limits,
-    memory_exceeded: bool,
+    memory: memory::Grant,
 }
 
+/// WASI resources (pollables, streams) one instance may hold at once; a
+/// workflow needs a handful, and each costs host memory the budget does not
+/// see.
+pub(crate) const MAX_RESOURCES: usize = 1_000;
+
 impl HostState {
-    pub(crate) fn new(facts: RunFacts, limits: Limits) -> Self {
+    pub(crate) fn new(facts: RunFacts, limits: Limits, budget: Arc<MemoryBudget>) -> Self {
         let shared = Arc::new(Shared::default());
         shared.now_ms.store(facts.start_time_ms, Ordering::Relaxed);
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_RESOURCES);
         HostState {
             wasi: wasi::context(&facts, &shared),
-            table: ResourceTable::new(),
+            table,
             rng: random::generator(facts.random_seed),
             facts,
             shared,
@@ -203,8 +212,8 @@ impl HostState {
             started_now: 0,
             cancelled_now: HashSet::new(),
             mode: Mode::ReadOnly,
+            memory: memory::Grant::new(budget, limits.memory_bytes),
             limits,
-            memory_exceeded: false,
         }
     }
 
@@ -216,7 +225,7 @@ impl HostState {
         self.commands.clear();
         self.started_now = 0;
         self.cancelled_now.clear();
-        self.memory_exceeded = false;
+        self.memory.clear();
         self.shared.log_budget.reset();
         self.shared
             .stderr_tail
@@ -236,9 +245,10 @@ impl HostState {
         self.shared.panic_message()
     }
 
-    /// True if the instance tried to grow its memory past the limit.
-    pub(crate) fn memory_exceeded(&self) -> bool {
-        self.memory_exceeded
+    /// Why the instance could not grow its memory in this call, if it
+    /// tried and could not.
+    pub(crate) fn memory_refused(&self) -> Option<Refusal> {
+        self.memory.refused()
     }
 
     pub(crate) fn limits(&self) -> Limits {
@@ -324,13 +334,11 @@ impl WasiView for HostState {
 impl ResourceLimiter for HostState {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let allowed = desired <= self.limits.memory_bytes;
-        self.memory_exceeded |= !allowed;
-        Ok(allowed)
+        Ok(self.memory.growing(current, desired))
     }
 
     fn table_growing(

@@ -8,6 +8,7 @@ mod errors;
 mod examples;
 mod hostile;
 mod limits;
+mod memory;
 mod races;
 mod replay;
 mod retries;
@@ -26,6 +27,7 @@ fn every_guest_has_a_test() {
         "errors",
         "examples",
         "hostile",
+        "memory",
         "races",
         "replay",
         "sandbox",

@@ -40,6 +40,13 @@ pub(crate) async fn bench_host(
         ..HostConfig::default()
     };
     config.engine.max_instances = u32::try_from(cache_capacity * 2 + 64).unwrap_or(u32::MAX);
+    // Room for every cached instance (about 1 MiB each for these guests)
+    // and the replays beside them: the benchmarks measure the engine, not
+    // the budget's shedding.
+    config.engine.memory_budget_bytes = config
+        .engine
+        .memory_budget_bytes
+        .max((cache_capacity * 2 + 64) << 20);
     // The 10,000-event replay history is one fan-out of ~5,000 activities,
     // past the default limit of 2,000 pending activities per run.
     config.limits.max_pending_activities = 10_000;

@@ -200,6 +200,7 @@ pub(crate) fn description_to_proto(d: RunDescription) -> proto::DescribeWorkflow
             })
             .collect(),
         parked: d.parked,
+        waiting_for_memory: d.waiting_for_memory,
     }
 }
 
@@ -275,6 +276,7 @@ pub(crate) fn description_from_proto(d: proto::DescribeWorkflowResponse) -> Resu
             })
             .collect(),
         parked: d.parked,
+        waiting_for_memory: d.waiting_for_memory,
     })
 }
 

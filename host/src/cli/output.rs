@@ -79,6 +79,9 @@ pub(super) fn description(d: &RunDescription) {
     if let Some(parked) = &d.parked {
         println!("parked:       {parked}");
     }
+    if d.waiting_for_memory {
+        println!("waiting:      for memory (the host's memory budget is in use by other runs)");
+    }
     for t in &d.pending_timers {
         println!(
             "timer:        seq {} fires at {}",

@@ -29,6 +29,10 @@ pub struct ServerArgs {
     /// Live workflow instances kept in memory.
     #[arg(long, default_value_t = HostConfig::default().cache_capacity)]
     pub cache: usize,
+    /// Memory all workflow instances together may use, MiB; past it idle
+    /// instances are dropped and runs wait for memory.
+    #[arg(long, default_value_t = HostConfig::default().engine.memory_budget_bytes >> 20)]
+    pub memory_budget_mib: usize,
     /// On SIGINT or SIGTERM, how long requests and activity attempts in
     /// flight may take to finish before the server stops anyway.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
@@ -110,11 +114,12 @@ pub fn init_logs() {
 /// be bound.
 pub async fn serve(args: ServerArgs, activities: Activities, components: &[&[u8]]) -> Result<()> {
     let options = args.serve_options()?;
-    let config = HostConfig {
+    let mut config = HostConfig {
         blocking_threads: args.blocking_threads,
         cache_capacity: args.cache,
         ..HostConfig::default()
     };
+    config.engine.memory_budget_bytes = args.memory_budget_mib.saturating_mul(1 << 20);
     let host = Host::builder()
         .sqlite(&args.db)
         .config(config)

@@ -81,7 +81,7 @@ impl LoadedComponent {
 
 /// Call `describe` on a throwaway instance.
 fn describe(engine: &WasmEngine, pre: &BindingsPre<HostState>) -> Result<Vec<WorkflowTypeInfo>> {
-    let state = HostState::new(super::instance::describe_facts(), engine.limits());
+    let state = engine.host_state(super::instance::describe_facts());
     let mut store: Store<HostState> = deadline_store(engine, state);
     store.data_mut().begin(0, false, Mode::ReadOnly);
     let reject = |e: wasmtime::Error| {

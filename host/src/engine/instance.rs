@@ -4,18 +4,20 @@
 
 use std::sync::Arc;
 
+use wasmtime::component::ResourceTableError;
 use wasmtime::{ResourceLimiter, Store, Trap};
 
 use super::WasmEngine;
 use super::component::{LoadedComponent, flatten};
 use crate::error::Error;
 use crate::history::{Command, Event};
-use crate::limits::LimitExceeded;
+use crate::limits::{Limit, LimitExceeded};
 use crate::sandbox::exports::{self as guest, Outcome as GuestOutcome, QueryError};
 use crate::sandbox::wit_activity::Resolution;
 use crate::sandbox::wit_types::Failure as GuestFailure;
 use crate::sandbox::{
-    Bindings, BlockingWait, HostState, InvalidOption, Mode, ReadOnlyViolation, RunFacts,
+    Bindings, BlockingWait, HostState, InvalidOption, MAX_RESOURCES, Mode, ReadOnlyViolation,
+    Refusal, RunFacts,
 };
 use crate::types::{Failure, Outcome, Payload};
 
@@ -26,6 +28,12 @@ pub(crate) enum ActivationFailure {
     Deadlock { timeout_ms: u128 },
     /// The instance tried to grow its memory past the limit.
     MemoryExceeded { limit_bytes: usize },
+    /// The host's memory budget was spent by other runs; the instance
+    /// needed `needed_bytes`.
+    MemoryBudget {
+        budget_bytes: usize,
+        needed_bytes: usize,
+    },
     /// Workflow code waited on a clock (`std::thread::sleep`), which no
     /// activation may do.
     Blocking(BlockingWait),
@@ -49,6 +57,7 @@ impl ActivationFailure {
         match self {
             ActivationFailure::Deadlock { .. } => "KEEL-DEADLOCK",
             ActivationFailure::MemoryExceeded { .. } => "KEEL-MEMORY",
+            ActivationFailure::MemoryBudget { .. } => "KEEL-MEMORY-BUDGET",
             ActivationFailure::Blocking(_) => "KEEL-BLOCKING",
             ActivationFailure::Limit(exceeded) => exceeded.code(),
             ActivationFailure::InvalidCommand(_) => "KEEL-INVALID-COMMAND",
@@ -83,6 +92,16 @@ impl std::fmt::Display for ActivationFailure {
                 f,
                 "the workflow exceeded its memory limit of {} MiB",
                 limit_bytes >> 20
+            ),
+            ActivationFailure::MemoryBudget {
+                budget_bytes,
+                needed_bytes,
+            } => write!(
+                f,
+                "the workflow needs {} MiB of memory and the host's memory budget of {} MiB is in \
+                 use by other runs; the workflow task will be retried when memory is released",
+                needed_bytes.div_ceil(1 << 20),
+                budget_bytes >> 20
             ),
             ActivationFailure::Blocking(wait) => {
                 write!(f, "{wait}; the workflow task will be retried")
@@ -142,7 +161,7 @@ impl WorkflowInstance {
         component: Arc<LoadedComponent>,
         facts: RunFacts,
     ) -> Result<Self, ActivationFailure> {
-        let mut store = deadline_store(engine, HostState::new(facts, engine.limits()));
+        let mut store = deadline_store(engine, engine.host_state(facts));
         let bindings = component
             .pre
             .instantiate(&mut store)
@@ -214,10 +233,26 @@ fn classify(
     store: &Store<HostState>,
     err: wasmtime::Error,
 ) -> ActivationFailure {
-    if store.data().memory_exceeded() {
-        return ActivationFailure::MemoryExceeded {
-            limit_bytes: engine.config.memory_limit_bytes,
-        };
+    match store.data().memory_refused() {
+        Some(Refusal::InstanceLimit) => {
+            return ActivationFailure::MemoryExceeded {
+                limit_bytes: engine.config.memory_limit_bytes,
+            };
+        }
+        Some(Refusal::HostBudget { needed }) => {
+            return ActivationFailure::MemoryBudget {
+                budget_bytes: engine.memory().limit(),
+                needed_bytes: needed,
+            };
+        }
+        None => {}
+    }
+    if let Some(ResourceTableError::Full) = err.downcast_ref::<ResourceTableError>() {
+        return ActivationFailure::Limit(LimitExceeded {
+            limit: Limit::WasiResources,
+            value: MAX_RESOURCES as u64 + 1,
+            max: MAX_RESOURCES as u64,
+        });
     }
     if let Some(exit) = err.downcast_ref::<wasmtime_wasi::I32Exit>() {
         return ActivationFailure::Exit(exit.0);

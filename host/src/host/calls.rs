@@ -66,6 +66,9 @@ pub struct RunDescription {
     pub pending_activities: Vec<PendingActivity>,
     /// Why the run is parked, if it is.
     pub parked: Option<String>,
+    /// The run waits for the host's memory budget (spent by other runs) to
+    /// have room for its instance.
+    pub waiting_for_memory: bool,
 }
 
 /// A stored component and what it is current for.

@@ -23,6 +23,7 @@ use crate::worker::dispatch::dispatch;
 
 use super::failures::{back_off, fail_run, rebuild_failed, task_failed};
 use super::limits::check_limits;
+use super::memory::{note_refusal, wait_for_memory};
 
 /// Why an instance could not be rebuilt.
 #[derive(Debug)]
@@ -209,6 +210,10 @@ async fn prepare(core: &Arc<Core>, run: &Arc<RunHandle>) -> Result<Ready, Rebuil
 }
 
 async fn activate(core: &Arc<Core>, run: &Arc<RunHandle>, inputs: Vec<HistoryEvent>) {
+    if !wait_for_memory(core, run).await {
+        // Stopping: the inputs stay in the store for the next start.
+        return;
+    }
     let ready = match prepare(core, run).await {
         Ok(ready) => ready,
         Err(err) => return rebuild_failed(core, run, inputs, err).await,
@@ -246,7 +251,10 @@ async fn activate(core: &Arc<Core>, run: &Arc<RunHandle>, inputs: Vec<HistoryEve
         },
         Err(failure) => match failure.workflow_failure() {
             Some(fatal) => fail_run(core, run, &live.machine, inputs, fatal, now).await,
-            None => task_failed(core, run, inputs, failure.code(), failure.to_string()).await,
+            None => {
+                note_refusal(run, &failure);
+                task_failed(core, run, inputs, failure.code(), failure.to_string()).await
+            }
         },
     }
 }
@@ -372,6 +380,7 @@ pub(crate) fn committed(
     {
         let mut mailbox = run.mailbox();
         mailbox.task_failures = 0;
+        mailbox.memory_needed = 0;
         mailbox.saw(appended.iter().map(|e| e.id));
     }
     for event in &produced {

@@ -8,6 +8,7 @@ use lru::LruCache;
 
 use crate::ids::RunId;
 use crate::runtime::RunHandle;
+use crate::sandbox::MemoryBudget;
 
 /// See the module docs.
 pub(crate) struct InstanceCache {
@@ -39,6 +40,27 @@ impl InstanceCache {
             && id != run.id
         {
             drop(handle.take_live());
+        }
+    }
+
+    /// Drop idle instances, least recently used first, until `bytes` more
+    /// fit in `budget` or none is left. An instance in use is not in its
+    /// handle, so it is skipped (and cached again after its activation).
+    pub(crate) fn shed(&self, budget: &MemoryBudget, bytes: usize) {
+        let Some(lru) = &self.lru else { return };
+        let mut dropped = 0usize;
+        while !budget.fits(bytes) {
+            let Some((_, handle)) = lru.lock().ok().and_then(|mut lru| lru.pop_lru()) else {
+                break;
+            };
+            dropped += usize::from(handle.take_live().is_some());
+        }
+        if dropped > 0 {
+            tracing::debug!(
+                dropped,
+                used_bytes = budget.used(),
+                "memory budget spent: dropped idle instances"
+            );
         }
     }
 

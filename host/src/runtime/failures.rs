@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use super::activation::{RebuildError, finish, requeue, wake};
+use super::memory::note_refusal;
 use crate::history::{Event, HistoryEvent, NonDeterminism, RunMachine, WorkflowTaskFailed};
 use crate::runtime::{Core, RunHandle};
 use crate::store::{Batch, Check, Op, StoreError};
@@ -66,7 +67,10 @@ pub(super) async fn rebuild_failed(
         return park(core, run, inputs, nd).await;
     }
     let code = match &err {
-        RebuildError::Failure(failure) => failure.code(),
+        RebuildError::Failure(failure) => {
+            note_refusal(run, failure);
+            failure.code()
+        }
         _ => "KEEL-REPLAY",
     };
     task_failed(core, run, inputs, code, err.to_string()).await

@@ -34,6 +34,11 @@ pub(crate) struct Mailbox {
     pub(crate) task_failures: u32,
     /// Why the run is parked (non-determinism), if it is.
     pub(crate) parked: Option<String>,
+    /// The run waits for the host's memory budget to have room for its
+    /// instance.
+    pub(crate) waiting_for_memory: bool,
+    /// Memory the run's instance needed when the budget last refused it.
+    pub(crate) memory_needed: usize,
     /// The run's events the actor has seen (taken as input or appended
     /// itself) are all those up to this id, with no gap: a close commits
     /// only if nothing came after it.
@@ -134,6 +139,11 @@ impl RunHandle {
     /// Take the cached instance, if any.
     pub(crate) fn take_live(&self) -> Option<LiveRun> {
         self.live.lock().ok()?.take()
+    }
+
+    /// True if the run's instance is cached.
+    pub(crate) fn is_live(&self) -> bool {
+        self.live.lock().is_ok_and(|live| live.is_some())
     }
 
     /// Put the instance back after use.

@@ -1,9 +1,10 @@
 //! Test guest: `hog` allocates without bound, to test the host's memory
-//! limit; `ok` proves the component otherwise works.
+//! limit; `ballast` holds a given amount, to test the host's memory budget;
+//! `ok` proves the component otherwise works.
 
 use std::hint::black_box;
 
-use keel_sdk::{Result, Workflow, WorkflowContext};
+use keel_sdk::{Handlers, Result, Workflow, WorkflowContext};
 
 /// `hog`: allocates, fills and keeps 1 MiB chunks forever.
 #[derive(Default)]
@@ -36,4 +37,33 @@ impl Workflow for Ok42 {
     }
 }
 
-keel_sdk::workflows!(Hog, Ok42);
+/// `ballast`: allocates and fills the input's MiB, then either spins (the
+/// second input) or waits for a `release` signal and returns the sum of
+/// the filled bytes, held in memory all along.
+#[derive(Default)]
+pub struct Ballast {
+    released: bool,
+}
+
+impl Workflow for Ballast {
+    const NAME: &'static str = "ballast";
+    type Input = (u32, bool);
+    type Output = u64;
+
+    async fn run(ctx: WorkflowContext<Self>, (mib, spin): (u32, bool)) -> Result<u64> {
+        let ballast: Vec<Vec<u8>> = (0..mib).map(|_| black_box(vec![1u8; 1 << 20])).collect();
+        if spin {
+            loop {
+                black_box(&ballast);
+            }
+        }
+        ctx.wait_condition(|s| s.released).await?;
+        Ok(ballast.iter().flatten().map(|&b| u64::from(b)).sum())
+    }
+
+    fn handlers(handlers: &mut Handlers<Self>) {
+        handlers.signal("release", |s: &mut Self, (): ()| s.released = true);
+    }
+}
+
+keel_sdk::workflows!(Hog, Ok42, Ballast);

@@ -274,7 +274,43 @@ impl Workflow for LogFlood {
     }
 }
 
+/// The raw `wasi:clocks` import, to make resources without freeing them.
+#[allow(unsafe_code)]
+mod raw {
+    #[link(wasm_import_module = "wasi:clocks/monotonic-clock@0.2.6")]
+    unsafe extern "C" {
+        #[link_name = "subscribe-duration"]
+        fn subscribe_duration(nanos: i64) -> i32;
+    }
+
+    /// Make a pollable and never drop it.
+    pub(crate) fn leak_pollable() {
+        // SAFETY: the import takes a duration and returns an owned handle,
+        // which is deliberately never dropped.
+        let _handle = unsafe { subscribe_duration(0) };
+    }
+}
+
+/// `resource-hog`: makes the input's number of WASI pollables and keeps
+/// them all, then returns how many it made.
+#[derive(Default)]
+pub struct ResourceHog;
+
+impl Workflow for ResourceHog {
+    const NAME: &'static str = "resource-hog";
+    type Input = u32;
+    type Output = u32;
+
+    async fn run(_ctx: WorkflowContext<Self>, count: u32) -> Result<u32> {
+        for _ in 0..count {
+            raw::leak_pollable();
+        }
+        Ok(count)
+    }
+}
+
 keel_sdk::workflows!(
+    ResourceHog,
     ThreadSleep,
     BadRetry,
     FloodWorkflow,
