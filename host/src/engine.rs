@@ -50,6 +50,9 @@ pub struct EngineConfig {
     pub max_payload_bytes: usize,
     /// Commands one activation may issue; more fail the workflow task.
     pub max_commands_per_activation: usize,
+    /// Bytes of payloads (activity inputs) one activation's commands may
+    /// carry together; more fail the workflow task.
+    pub max_activation_payload_bytes: usize,
     /// Largest component accepted by a deploy, bytes.
     pub max_component_bytes: usize,
 }
@@ -64,6 +67,7 @@ impl Default for EngineConfig {
             max_instances: 1_000,
             max_payload_bytes: 2 << 20,
             max_commands_per_activation: 10_000,
+            max_activation_payload_bytes: 16 << 20,
             max_component_bytes: 64 << 20,
         }
     }
@@ -193,6 +197,7 @@ impl WasmEngine {
             memory_bytes: self.config.memory_limit_bytes,
             payload_bytes: self.config.max_payload_bytes,
             commands: self.config.max_commands_per_activation,
+            activation_payload_bytes: self.config.max_activation_payload_bytes,
         }
     }
 

@@ -21,7 +21,9 @@ use std::sync::Arc;
 use crate::error::{Error, Result, quote};
 use crate::history::{CancelRequested, Event, HistoryEvent, SignalReceived, WorkflowStarted};
 use crate::ids::{self, RequestId, RunId, WorkflowId};
-use crate::runtime::{Core, QueryRequest, Recovered, RunHandle, activation, failures, limits};
+use crate::runtime::{
+    Core, QueryRequest, Recovered, RunHandle, activation, failures, limits, recording,
+};
 use crate::store::{Batch, Check, Op, RunFilter, RunRecord, StoreError};
 use crate::types::{IdConflictPolicy, Outcome, Payload, RunStatus};
 
@@ -216,7 +218,7 @@ impl Host {
         if let Some((mut live, activated)) = first {
             let machine = std::mem::take(&mut live.machine);
             let mut recording =
-                activation::recording(&handle, machine, &inputs, activated, now, batch);
+                recording::recording(&handle, machine, &inputs, activated, now, batch);
             let committed = self
                 .core
                 .store
@@ -231,7 +233,7 @@ impl Host {
                 }
             };
             self.core.insert_run(handle.clone());
-            activation::committed(&self.core, &handle, recording, Some(live), appended);
+            recording::committed(&self.core, &handle, recording, Some(live), appended);
         } else {
             let appended = match self.core.store.commit(batch).await {
                 Ok(appended) => appended,
@@ -340,7 +342,7 @@ impl Host {
             Err(StoreError::DuplicateRequest(..)) => return Ok(()),
             other => other?,
         };
-        activation::finish(&self.core, &run, &Default::default(), outcome);
+        recording::finish(&self.core, &run, &Default::default(), outcome);
         Ok(())
     }
 
@@ -531,25 +533,38 @@ impl Host {
             .ok_or_else(|| Error::NotFound(format!("no workflow with id {workflow_id}")))
     }
 
-    /// Record an input event for an open run and deliver it.
+    /// Record an input event for an open run and deliver it. A signal must
+    /// leave the run's history within its size limit; a cancel is always
+    /// taken (it is how a full run is stopped).
     async fn append_input(
         &self,
         run: &Arc<RunHandle>,
         event: Event,
         request: Option<&RequestId>,
     ) -> Result<()> {
-        let mut batch = Batch::default()
-            .check(Check::RunOpen(run.id))
-            .op(Op::Append {
-                run_id: run.id,
-                time_ms: self.core.clock.now_ms(),
-                events: vec![event],
-            });
+        let max_bytes = self.core.config.limits.max_history_bytes;
+        let mut batch = Batch::default().check(Check::RunOpen(run.id));
+        if matches!(event, Event::SignalReceived(_)) {
+            batch = batch.check(Check::HistoryWithin(run.id, max_bytes));
+        }
+        batch = batch.op(Op::Append {
+            run_id: run.id,
+            time_ms: self.core.clock.now_ms(),
+            events: vec![event],
+        });
         if let Some(request) = request {
             batch = batch.op(Op::RecordRequest(run.id, request.clone()));
         }
         let appended = match self.core.store.commit(batch).await {
             Err(StoreError::DuplicateRequest(..)) => return Ok(()),
+            Err(StoreError::CheckFailed(Check::HistoryWithin(..))) => {
+                return Err(Error::FailedPrecondition(format!(
+                    "the history of workflow {} would pass its limit of {max_bytes} bytes \
+                     (RunLimits::max_history_bytes); the run takes no more signals: send large \
+                     data by reference, or have the workflow continue as new",
+                    run.workflow_id
+                )));
+            }
             committed => committed,
         };
         let appended = appended.map_err(|e| match Error::from(e) {

@@ -17,6 +17,9 @@ pub struct RunLimits {
     /// Events in a run's history; an activation that would go past it fails
     /// the run.
     pub max_history_events: u64,
+    /// Bytes of a run's stored history; a signal that would go past it is
+    /// refused, and an activation that would go past it fails the run.
+    pub max_history_bytes: u64,
     /// Bytes of a cancel or terminate reason a caller may send.
     pub max_reason_bytes: usize,
 }
@@ -28,6 +31,7 @@ impl Default for RunLimits {
             max_pending_timers: 10_000,
             history_warn_events: 10_240,
             max_history_events: 51_200,
+            max_history_bytes: 50 << 20,
             max_reason_bytes: 4 << 10,
         }
     }
@@ -45,7 +49,9 @@ pub(crate) enum Limit {
     PendingActivities,
     PendingTimers,
     HistoryEvents,
+    HistoryBytes,
     WasiResources,
+    ActivationPayloadBytes,
 }
 
 /// A run went past one of its limits.
@@ -62,7 +68,7 @@ impl LimitExceeded {
     /// The stable code recorded with the failure.
     pub(crate) fn code(&self) -> &'static str {
         match self.limit {
-            Limit::HistoryEvents => "KEEL-HISTORY-LIMIT",
+            Limit::HistoryEvents | Limit::HistoryBytes => "KEEL-HISTORY-LIMIT",
             _ => "KEEL-LIMIT",
         }
     }
@@ -99,6 +105,17 @@ impl fmt::Display for LimitExceeded {
                 f,
                 "the run's history would have {value} events, over the limit of {max}; \
                  split long-running work into several runs (continue-as-new)"
+            ),
+            Limit::ActivationPayloadBytes => write!(
+                f,
+                "the activation's commands carry {value} bytes of payloads, over the limit of {max} \
+                 bytes per activation; spread large inputs over several activations, or pass \
+                 references instead of data"
+            ),
+            Limit::HistoryBytes => write!(
+                f,
+                "the run's history would pass its limit of {max} bytes; split long-running work \
+                 into several runs (continue-as-new), and pass large data by reference"
             ),
             Limit::WasiResources => write!(
                 f,

@@ -7,6 +7,7 @@ mod cache;
 pub(crate) mod failures;
 pub(crate) mod limits;
 mod memory;
+pub(crate) mod recording;
 mod recovery;
 mod run;
 

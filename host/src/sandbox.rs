@@ -122,6 +122,9 @@ pub(crate) struct Limits {
     pub(crate) payload_bytes: usize,
     /// Commands one activation may issue.
     pub(crate) commands: usize,
+    /// Bytes of payloads (activity inputs) one activation's commands may
+    /// carry together.
+    pub(crate) activation_payload_bytes: usize,
 }
 
 /// Clock and replay flags shared with the WASI implementations, and the
@@ -185,6 +188,8 @@ pub(crate) struct HostState {
     started_now: usize,
     /// Sequence numbers cancelled in this call.
     cancelled_now: HashSet<u32>,
+    /// Payload bytes the commands of this call carry.
+    payload_now: usize,
     mode: Mode,
     limits: Limits,
     memory: memory::Grant,
@@ -211,6 +216,7 @@ impl HostState {
             commands: Vec::new(),
             started_now: 0,
             cancelled_now: HashSet::new(),
+            payload_now: 0,
             mode: Mode::ReadOnly,
             memory: memory::Grant::new(budget, limits.memory_bytes),
             limits,
@@ -225,6 +231,7 @@ impl HostState {
         self.commands.clear();
         self.started_now = 0;
         self.cancelled_now.clear();
+        self.payload_now = 0;
         self.memory.clear();
         self.shared.log_budget.reset();
         self.shared
@@ -318,6 +325,22 @@ impl HostState {
                 self.limits.payload_bytes
             );
         }
+        Ok(())
+    }
+
+    /// Count a command payload of `len` bytes against the activation's
+    /// total: the host holds every command until the activation ends, and
+    /// a guest can hand over the same buffer again and again.
+    fn count_payload(&mut self, len: usize) -> wasmtime::Result<()> {
+        let total = self.payload_now.saturating_add(len);
+        if total > self.limits.activation_payload_bytes {
+            return Err(wasmtime::Error::new(LimitExceeded {
+                limit: Limit::ActivationPayloadBytes,
+                value: total as u64,
+                max: self.limits.activation_payload_bytes as u64,
+            }));
+        }
+        self.payload_now = total;
         Ok(())
     }
 }

@@ -119,6 +119,9 @@ pub enum Check {
     /// The run has no event after this id: nothing arrived that the
     /// committing actor has not seen.
     NoEventsAfter(RunId, u64),
+    /// After the batch, the run's stored history is at most this many
+    /// bytes (checked after the batch's operations).
+    HistoryWithin(RunId, u64),
 }
 
 impl std::fmt::Display for Check {
@@ -128,6 +131,9 @@ impl std::fmt::Display for Check {
             Check::TimerPending(run, seq) => write!(f, "timer {seq} of {run} is not pending"),
             Check::TaskPending(run, seq) => write!(f, "activity {seq} of {run} is not pending"),
             Check::NoEventsAfter(run, id) => write!(f, "run {run} has events after event {id}"),
+            Check::HistoryWithin(run, max) => {
+                write!(f, "the history of run {run} would pass {max} bytes")
+            }
             Check::IdReusable(id, IdReusePolicy::RejectDuplicate) => {
                 write!(
                     f,

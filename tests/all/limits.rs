@@ -1,11 +1,12 @@
 //! Limits: what one run makes the host hold is bounded, and a workflow that
-//! goes past a limit gets a failure that names it: commands per activation,
+//! goes past a limit gets a failure that names it: commands and their
+//! payloads per activation,
 //! pending timers and activities (workflow-task failures, retried), history
-//! length (a run failure), failure messages (cut), cancel reasons and retry
+//! length and size (a run failure; signals past the size are refused), failure messages (cut), cancel reasons and retry
 //! intervals (refused).
 
 use keel_host::history::Event;
-use keel_host::{Error, HostConfig, Outcome, Replayer, StartWorkflow, WorkflowId};
+use keel_host::{Error, HostConfig, Outcome, Payload, Replayer, StartWorkflow, WorkflowId};
 use keel_tests::{TestHost, eventually, guests, id, test_config};
 use serde_json::{Value, json};
 
@@ -13,6 +14,7 @@ use serde_json::{Value, json};
 async fn small_host() -> TestHost {
     let mut config: HostConfig = test_config();
     config.engine.max_commands_per_activation = 100;
+    config.engine.max_activation_payload_bytes = 4 << 20;
     config.limits.max_pending_timers = 50;
     config.limits.max_pending_activities = 20;
     config.limits.history_warn_events = 100;
@@ -56,6 +58,40 @@ async fn too_many_commands_in_one_activation_fail_the_task() {
     let t = small_host().await;
     let wf = flood(&t, "commands", json!({"timers": 1_000_000})).await;
     task_fails(&t, &wf, "KEEL-LIMIT", "more than 100 commands").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_payloads_of_one_activation_are_bounded_together() {
+    let t = small_host().await;
+    // Ten 1 MiB inputs from one guest buffer would be 10 MiB the host holds
+    // (and, at the default limits, 10,000 of 2 MiB would be 20 GB).
+    let over = flood(
+        &t,
+        "over",
+        json!({"activities": 10, "input_bytes": 1 << 20}),
+    )
+    .await;
+    task_fails(
+        &t,
+        &over,
+        "KEEL-LIMIT",
+        "bytes of payloads, over the limit of 4194304 bytes per activation",
+    )
+    .await;
+    let within = flood(
+        &t,
+        "within",
+        json!({"activities": 3, "input_bytes": 1 << 20, "steps": 1}),
+    )
+    .await;
+    let steps: u32 = t.host.result(&within).await.unwrap().into_result().unwrap();
+    assert_eq!(steps, 1);
+    let history = t.host.history(&within).await.unwrap();
+    let scheduled = history
+        .iter()
+        .filter(|e| matches!(e.event, Event::ActivityScheduled(_)))
+        .count();
+    assert_eq!(scheduled, 3, "three 1 MiB inputs fit in one activation");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -156,4 +192,53 @@ async fn a_zero_retry_interval_is_refused() {
         "RetryPolicy::initial_interval is 0 ms; it must be at least 10 ms",
     )
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runs_history_is_bounded_in_bytes_for_signals_and_for_its_own_events() {
+    let mut config: HostConfig = test_config();
+    config.limits.max_history_bytes = 2 << 20;
+    let t = TestHost::with_config(config).await.unwrap();
+    t.deploy(guests::KITCHEN_SINK).await.unwrap();
+    let wf = id("collector");
+    t.host
+        .start(StartWorkflow::new("collector", "signals", &json!(null)).unwrap())
+        .await
+        .unwrap();
+    let item = Payload::json(&"x".repeat(600 << 10)).unwrap();
+    for _ in 0..3 {
+        t.host.signal(&wf, "add", item.clone()).await.unwrap();
+    }
+    let Err(Error::FailedPrecondition(message)) = t.host.signal(&wf, "add", item).await else {
+        panic!("a signal past the history's size limit was taken");
+    };
+    assert!(
+        message.contains("would pass its limit of 2097152 bytes"),
+        "{message}"
+    );
+    // The run goes on; its result (the three items, 1.8 MiB) would take its
+    // history past the limit, so the host fails it, recorded outside the
+    // activation so that the history still replays.
+    t.host
+        .signal(&wf, "finish", Payload::default())
+        .await
+        .unwrap();
+    let Outcome::Failed(failure) = t.host.result(&wf).await.unwrap() else {
+        panic!("the run did not fail");
+    };
+    assert_eq!(failure.error_type, "KEEL-HISTORY-LIMIT");
+    assert!(
+        failure.message.contains("limit of 2097152 bytes"),
+        "{}",
+        failure.message
+    );
+    let history = t.host.history(&wf).await.unwrap();
+    let signals = history
+        .iter()
+        .filter(|e| matches!(e.event, Event::SignalReceived(_)))
+        .count();
+    assert_eq!(signals, 4, "three items and the finish");
+    let run = t.host.describe(&wf).await.unwrap().run.run_id;
+    let replayer = Replayer::new(&std::fs::read(guests::KITCHEN_SINK).unwrap()).unwrap();
+    replayer.replay(run, &history).unwrap();
 }

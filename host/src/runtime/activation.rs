@@ -1,29 +1,25 @@
 //! The run actor: delivers undelivered inputs to the workflow as one
-//! activation, records what it produced in one commit, and only then lets
-//! the effects happen (timers armed, activities dispatched, the outcome
-//! announced). It rebuilds the instance by replay when it is not cached,
-//! parks the run on non-determinism and retries failed workflow tasks after
-//! a backoff.
+//! activation and hands what it produced to `recording.rs`, which commits
+//! it and only then lets the effects happen. It rebuilds the instance by
+//! replay when it is not cached, waits for memory when the host's budget is
+//! spent, parks the run on non-determinism and retries failed workflow
+//! tasks after a backoff.
 
 use std::sync::Arc;
 
 use crate::engine::{Activated, ActivationFailure, LoadedComponent, WasmEngine, WorkflowInstance};
 use crate::error::{Error, Result};
-use crate::history::{
-    ActivationCompleted, CancellationType, Event, HistoryEvent, NonDeterminism, RunMachine,
-    split_activations,
-};
+use crate::history::{Event, HistoryEvent, NonDeterminism, RunMachine, split_activations};
 use crate::limits::Limit;
 use crate::runtime::run::LiveRun;
 use crate::runtime::{Core, RunHandle};
 use crate::sandbox::RunFacts;
-use crate::store::{ActivityTask, Batch, Check, Op, StoreError, TimerRecord};
 use crate::types::{Failure, Outcome, Payload};
-use crate::worker::dispatch::dispatch;
 
-use super::failures::{back_off, fail_run, rebuild_failed, task_failed};
+use super::failures::{fail_run, rebuild_failed, task_failed};
 use super::limits::check_limits;
 use super::memory::{note_refusal, wait_for_memory};
+use super::recording::record;
 
 /// Why an instance could not be rebuilt.
 #[derive(Debug)]
@@ -137,7 +133,7 @@ pub(crate) fn replay(
 
 /// The events an activation produced (commands, then the closing event if
 /// any), and its follow-up inputs.
-fn produced_events(
+pub(super) fn produced_events(
     machine: &RunMachine,
     activated: &Activated,
     time_ms: u64,
@@ -259,202 +255,6 @@ async fn activate(core: &Arc<Core>, run: &Arc<RunHandle>, inputs: Vec<HistoryEve
     }
 }
 
-/// The batch that records an activation, and what its effects need once
-/// it is durable.
-pub(crate) struct Recording {
-    pub(crate) batch: Batch,
-    consumed: Vec<u64>,
-    produced: Vec<Event>,
-    machine: RunMachine,
-    outcome: Option<Outcome>,
-    now: u64,
-}
-
-/// Add to `batch` what records an activation of `run` that consumed
-/// `inputs` and produced `activated` at workflow time `now`: its events, the
-/// boundary, follow-up inputs, timer and task rows, and the close.
-pub(crate) fn recording(
-    run: &RunHandle,
-    mut machine: RunMachine,
-    inputs: &[HistoryEvent],
-    activated: Activated,
-    now: u64,
-    mut batch: Batch,
-) -> Recording {
-    for input in inputs {
-        machine.apply(&input.event);
-    }
-    let (mut events, followups) = produced_events(&machine, &activated, now);
-    let produced = events.clone();
-    let consumed: Vec<u64> = inputs.iter().map(|e| e.id).collect();
-    events.push(Event::ActivationCompleted(ActivationCompleted {
-        consumed: consumed.clone(),
-    }));
-    batch = batch.op(Op::Append {
-        run_id: run.id,
-        time_ms: now,
-        events,
-    });
-    if !followups.is_empty() {
-        batch = batch.op(Op::Append {
-            run_id: run.id,
-            time_ms: now,
-            events: followups,
-        });
-    }
-    let mut scratch = machine.clone();
-    let started_now = |seq: u32| {
-        produced
-            .iter()
-            .any(|e| matches!(e, Event::TimerStarted(t) if t.seq == seq))
-    };
-    for event in &produced {
-        scratch.apply(event);
-        match event {
-            Event::TimerStarted(t) => {
-                batch = batch.op(Op::InsertTimer(timer(run, t.seq, t.fire_at_ms)))
-            }
-            Event::TimerCancelled(t) => {
-                // A timer resolves once: if it fired meanwhile, this
-                // activation is stale and runs again with the firing.
-                if !started_now(t.seq) {
-                    batch = batch.check(Check::TimerPending(run.id, t.seq));
-                }
-                batch = batch.op(Op::DeleteTimer(run.id, t.seq));
-            }
-            Event::ActivityCancelRequested(a) => {
-                // Likewise an activity that resolved meanwhile.
-                batch = batch.check(Check::TaskPending(run.id, a.seq));
-                if scratch.cancellation_type(a.seq)
-                    != Some(CancellationType::WaitCancellationCompleted)
-                {
-                    batch = batch.op(Op::DeleteTask(run.id, a.seq));
-                }
-            }
-            Event::ActivityScheduled(_) => {
-                if let Some(task) = task(run, event, now) {
-                    batch = batch.op(Op::InsertTask(task));
-                }
-            }
-            _ => {}
-        }
-    }
-    if let Some(outcome) = &activated.outcome {
-        batch = batch.op(Op::CloseRun {
-            run_id: run.id,
-            outcome: outcome.clone(),
-            closed_at_ms: now,
-        });
-    }
-    Recording {
-        batch,
-        consumed,
-        produced,
-        machine,
-        outcome: activated.outcome,
-        now,
-    }
-}
-
-/// The recording is durable: let its effects happen, deliver its follow-up
-/// inputs, and close the run or cache its instance.
-pub(crate) fn committed(
-    core: &Arc<Core>,
-    run: &Arc<RunHandle>,
-    recording: Recording,
-    live: Option<LiveRun>,
-    appended: Vec<HistoryEvent>,
-) {
-    let Recording {
-        consumed,
-        produced,
-        mut machine,
-        outcome,
-        now,
-        ..
-    } = recording;
-    if run.is_closed() {
-        tracing::debug!(run_id = %run.id, "run closed while it was activated; no effects");
-        return;
-    }
-    {
-        let mut mailbox = run.mailbox();
-        mailbox.task_failures = 0;
-        mailbox.memory_needed = 0;
-        mailbox.saw(appended.iter().map(|e| e.id));
-    }
-    for event in &produced {
-        effect(core, run, &machine, event, now);
-        machine.apply(event);
-    }
-    // Follow-up inputs only: a start committed with its first activation
-    // appends inputs that activation already consumed.
-    run.push_inputs(
-        appended
-            .into_iter()
-            .filter(|e| e.event.is_input() && !consumed.contains(&e.id)),
-    );
-    match outcome {
-        Some(outcome) => finish(core, run, &machine, outcome),
-        None => {
-            if let Some(mut live) = live
-                && core.cache.enabled()
-            {
-                live.machine = machine;
-                live.last_time_ms = now;
-                run.put_live(live);
-                core.cache.touch(run);
-            }
-        }
-    }
-}
-
-/// Commit what an activation produced; then apply its effects.
-async fn record(
-    core: &Arc<Core>,
-    run: &Arc<RunHandle>,
-    machine: RunMachine,
-    live: Option<LiveRun>,
-    inputs: Vec<HistoryEvent>,
-    activated: Activated,
-    now: u64,
-) {
-    let mut checks = Batch::default().check(Check::RunOpen(run.id));
-    if activated.outcome.is_some() {
-        // Temporal's rule: a run does not close over inputs its code has not
-        // seen (a signal that came while it ran). It runs again with them.
-        let seen = run.mailbox().seen_through;
-        checks = checks.check(Check::NoEventsAfter(run.id, seen));
-    }
-    let mut recording = recording(run, machine, &inputs, activated, now, checks);
-    match core
-        .store
-        .commit(std::mem::take(&mut recording.batch))
-        .await
-    {
-        Ok(appended) => committed(core, run, recording, live, appended),
-        Err(StoreError::CheckFailed(Check::RunOpen(_))) => {
-            tracing::debug!(run_id = %run.id, "run closed while it was activated; dropping the activation");
-        }
-        Err(StoreError::CheckFailed(check)) => {
-            // A command this activation cancels resolved while it ran, or
-            // it closes the run over an input that came meanwhile. Its
-            // instance saw a world that no longer holds: drop it and run the
-            // activation again, from history, with what came.
-            tracing::debug!(run_id = %run.id, "stale activation ({check}); running it again");
-            drop(live);
-            requeue(run, inputs);
-            tokio::task::yield_now().await;
-        }
-        Err(err) => {
-            tracing::warn!(run_id = %run.id, "could not record an activation: {err}");
-            requeue(run, inputs);
-            run.mailbox().task_failures += 1;
-            back_off(core, run);
-        }
-    }
-}
-
 /// Run a new run's first activation before anything is stored, so the start
 /// and the activation can be committed together. `None` if it did not
 /// produce an outcome cleanly; the caller then starts the run the ordinary
@@ -480,68 +280,6 @@ pub(crate) async fn first_activation(
     .await
     .ok()
     .flatten()
-}
-
-/// The effect of a committed event.
-fn effect(core: &Arc<Core>, run: &Arc<RunHandle>, machine: &RunMachine, event: &Event, now: u64) {
-    match event {
-        Event::TimerStarted(t) => core.timers.arm(timer(run, t.seq, t.fire_at_ms)),
-        Event::TimerCancelled(t) => core.timers.disarm(run.id, t.seq),
-        Event::ActivityScheduled(_) => {
-            if let Some(task) = task(run, event, now) {
-                dispatch(core, task);
-            }
-        }
-        Event::ActivityCancelRequested(a)
-            if machine.cancellation_type(a.seq) != Some(CancellationType::Abandon) =>
-        {
-            core.cancel_activity(run.id, a.seq);
-        }
-        _ => {}
-    }
-}
-
-/// The run closed: announce it and stop its timers and activities.
-pub(crate) fn finish(
-    core: &Arc<Core>,
-    run: &Arc<RunHandle>,
-    machine: &RunMachine,
-    outcome: Outcome,
-) {
-    for (seq, _) in machine.pending_timers() {
-        core.timers.disarm(run.id, seq);
-    }
-    core.cancel_run_activities(run.id);
-    tracing::info!(workflow_id = %run.workflow_id, run_id = %run.id, "run closed: {outcome}");
-    core.remove_run(run);
-    drop(run.take_live());
-    run.close(outcome);
-}
-
-fn timer(run: &RunHandle, seq: u32, fire_at_ms: u64) -> TimerRecord {
-    TimerRecord {
-        run_id: run.id,
-        seq,
-        fire_at_ms,
-    }
-}
-
-fn task(run: &RunHandle, event: &Event, now: u64) -> Option<ActivityTask> {
-    let Event::ActivityScheduled(scheduled) = event else {
-        return None;
-    };
-    Some(ActivityTask {
-        run_id: run.id,
-        seq: scheduled.seq,
-        workflow_id: run.workflow_id.clone(),
-        name: scheduled.name.clone(),
-        input: scheduled.input.clone(),
-        options: scheduled.options.clone(),
-        attempt: 1,
-        scheduled_at_ms: now,
-        not_before_ms: now,
-        heartbeat: None,
-    })
 }
 
 /// Put undelivered inputs back at the front of the mailbox.

@@ -5,8 +5,9 @@
 
 use std::sync::Arc;
 
-use super::activation::{RebuildError, finish, requeue, wake};
+use super::activation::{RebuildError, requeue, wake};
 use super::memory::note_refusal;
+use super::recording::finish;
 use crate::history::{Event, HistoryEvent, NonDeterminism, RunMachine, WorkflowTaskFailed};
 use crate::runtime::{Core, RunHandle};
 use crate::store::{Batch, Check, Op, StoreError};

@@ -21,6 +21,7 @@ impl Host for HostState {
             &format!("the input of activity {}", quote(&name)),
             input.len(),
         )?;
+        self.count_payload(input.len())?;
         let options = convert(options)?;
         self.command("scheduling an activity", |seq| Command::ScheduleActivity {
             seq,

@@ -26,6 +26,7 @@ use self::writes::apply;
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_init.sql"),
     include_str!("../../migrations/sqlite/0002_requests.sql"),
+    include_str!("../../migrations/sqlite/0003_history_bytes.sql"),
 ];
 
 /// Most batches committed in one transaction.

@@ -1,5 +1,6 @@
-//! How a batch is written: its checks, then each operation, inside the
-//! single writer's transaction.
+//! How a batch is written: its checks, then each operation, then the
+//! checks on what the operations left (history size), inside the single
+//! writer's transaction.
 
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -8,57 +9,75 @@ use crate::history::HistoryEvent;
 use crate::store::{Batch, Check, Op, StoreError, StoreResult};
 use crate::types::{IdReusePolicy, Payload};
 
-/// Apply one batch inside the writer's transaction: its checks, then its
-/// operations. Returns the events it appended, with their ids.
+/// Apply one batch inside the writer's transaction (in its own savepoint,
+/// so a check that fails after the operations undoes them): its checks,
+/// its operations, then the checks on what they left. Returns the events
+/// it appended, with their ids.
 pub(super) fn apply(tx: &Connection, batch: &Batch) -> StoreResult<Vec<HistoryEvent>> {
-    for check in &batch.checks {
-        let holds: bool = match check {
-            Check::RunOpen(run) => tx.query_row(
-                "SELECT EXISTS(SELECT 1 FROM runs WHERE run_id = ?1 AND status = 'running')",
-                params![run.to_string()],
-                |r| r.get(0),
-            ),
-            Check::TimerPending(run, seq) => tx.query_row(
-                "SELECT EXISTS(SELECT 1 FROM timers WHERE run_id = ?1 AND seq = ?2)",
-                params![run.to_string(), seq],
-                |r| r.get(0),
-            ),
-            Check::TaskPending(run, seq) => tx.query_row(
-                "SELECT EXISTS(SELECT 1 FROM activity_tasks WHERE run_id = ?1 AND seq = ?2)",
-                params![run.to_string(), seq],
-                |r| r.get(0),
-            ),
-            Check::NoEventsAfter(run, id) => tx.query_row(
-                "SELECT NOT EXISTS(SELECT 1 FROM events WHERE run_id = ?1 AND event_id > ?2)",
-                params![run.to_string(), id],
-                |r| r.get(0),
-            ),
-            Check::IdReusable(workflow_id, policy) => tx
-                .query_row(
-                    "SELECT status FROM runs WHERE workflow_id = ?1
-                     ORDER BY created_at_ms DESC, run_id DESC LIMIT 1",
-                    params![workflow_id.as_str()],
-                    |r| r.get::<_, String>(0),
-                )
-                .optional()
-                .map(|last| match (policy, last.as_deref()) {
-                    (_, None) | (IdReusePolicy::AllowDuplicate, _) => true,
-                    (IdReusePolicy::AllowDuplicateFailedOnly, Some(status)) => {
-                        status != "completed"
-                    }
-                    (IdReusePolicy::RejectDuplicate, Some(_)) => false,
-                }),
-        }
-        .map_err(backend)?;
-        if !holds {
-            return Err(StoreError::CheckFailed(check.clone()));
-        }
+    let (after, before): (Vec<&Check>, Vec<&Check>) = batch
+        .checks
+        .iter()
+        .partition(|c| matches!(c, Check::HistoryWithin(..)));
+    for check in before {
+        require(tx, check)?;
     }
     let mut appended = Vec::new();
     for op in &batch.ops {
         apply_op(tx, op, &mut appended)?;
     }
+    for check in after {
+        require(tx, check)?;
+    }
     Ok(appended)
+}
+
+/// `Ok` if `check` holds now.
+fn require(tx: &Connection, check: &Check) -> StoreResult<()> {
+    let holds: bool = match check {
+        Check::RunOpen(run) => tx.query_row(
+            "SELECT EXISTS(SELECT 1 FROM runs WHERE run_id = ?1 AND status = 'running')",
+            params![run.to_string()],
+            |r| r.get(0),
+        ),
+        Check::TimerPending(run, seq) => tx.query_row(
+            "SELECT EXISTS(SELECT 1 FROM timers WHERE run_id = ?1 AND seq = ?2)",
+            params![run.to_string(), seq],
+            |r| r.get(0),
+        ),
+        Check::TaskPending(run, seq) => tx.query_row(
+            "SELECT EXISTS(SELECT 1 FROM activity_tasks WHERE run_id = ?1 AND seq = ?2)",
+            params![run.to_string(), seq],
+            |r| r.get(0),
+        ),
+        Check::NoEventsAfter(run, id) => tx.query_row(
+            "SELECT NOT EXISTS(SELECT 1 FROM events WHERE run_id = ?1 AND event_id > ?2)",
+            params![run.to_string(), id],
+            |r| r.get(0),
+        ),
+        Check::HistoryWithin(run, max) => tx.query_row(
+            "SELECT EXISTS(SELECT 1 FROM runs WHERE run_id = ?1 AND history_bytes <= ?2)",
+            params![run.to_string(), max],
+            |r| r.get(0),
+        ),
+        Check::IdReusable(workflow_id, policy) => tx
+            .query_row(
+                "SELECT status FROM runs WHERE workflow_id = ?1
+                 ORDER BY created_at_ms DESC, run_id DESC LIMIT 1",
+                params![workflow_id.as_str()],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()
+            .map(|last| match (policy, last.as_deref()) {
+                (_, None) | (IdReusePolicy::AllowDuplicate, _) => true,
+                (IdReusePolicy::AllowDuplicateFailedOnly, Some(status)) => status != "completed",
+                (IdReusePolicy::RejectDuplicate, Some(_)) => false,
+            }),
+    }
+    .map_err(backend)?;
+    if !holds {
+        return Err(StoreError::CheckFailed(check.clone()));
+    }
+    Ok(())
 }
 
 fn json<T: serde::Serialize>(value: &T) -> StoreResult<String> {
@@ -97,11 +116,15 @@ fn apply_op(tx: &Connection, op: &Op, appended: &mut Vec<HistoryEvent>) -> Store
             events,
         } => {
             let count = events.len() as u64;
+            let bodies = events.iter().map(json).collect::<StoreResult<Vec<_>>>()?;
+            let bytes: u64 = bodies.iter().map(|b| b.len() as u64).sum();
             let first: u64 = tx
                 .query_row(
-                    "UPDATE runs SET next_event_id = next_event_id + ?2 WHERE run_id = ?1
+                    "UPDATE runs SET next_event_id = next_event_id + ?2,
+                                     history_bytes = history_bytes + ?3
+                     WHERE run_id = ?1
                      RETURNING next_event_id - ?2",
-                    params![run_id.to_string(), count],
+                    params![run_id.to_string(), count, bytes],
                     |r| r.get(0),
                 )
                 .optional()
@@ -112,10 +135,10 @@ fn apply_op(tx: &Connection, op: &Op, appended: &mut Vec<HistoryEvent>) -> Store
                     "INSERT INTO events (run_id, event_id, time_ms, body) VALUES (?1, ?2, ?3, ?4)",
                 )
                 .map_err(backend)?;
-            for (i, event) in events.iter().enumerate() {
+            for (i, (event, body)) in events.iter().zip(&bodies).enumerate() {
                 let id = first + i as u64;
                 insert
-                    .execute(params![run_id.to_string(), id, time_ms, json(event)?])
+                    .execute(params![run_id.to_string(), id, time_ms, body])
                     .map_err(backend)?;
                 appended.push(HistoryEvent {
                     id,

@@ -70,6 +70,8 @@ pub struct Flood {
     pub steps: u32,
     /// Bytes of the failure message the run ends with, if not 0.
     pub failure_bytes: usize,
+    /// Bytes of each activity's input (a string), if not 0.
+    pub input_bytes: usize,
 }
 
 /// `flood`: makes the host hold as much as its input says; see [`Flood`].
@@ -84,8 +86,12 @@ impl Workflow for FloodWorkflow {
     async fn run(ctx: WorkflowContext<Self>, flood: Flood) -> Result<u32> {
         let hour = Duration::from_secs(3600);
         let timers: Vec<_> = (0..flood.timers).map(|_| ctx.sleep(hour)).collect();
+        let big = "x".repeat(flood.input_bytes);
         let activities: Vec<_> = (0..flood.activities)
-            .map(|_| ctx.activity::<_, u64>("slow", &3_600_000u64, options()))
+            .map(|_| match flood.input_bytes {
+                0 => ctx.activity::<_, u64>("slow", &3_600_000u64, options()),
+                _ => ctx.activity::<_, u64>("slow", &big, options()),
+            })
             .collect();
         for _ in 0..flood.steps {
             ctx.sleep(Duration::from_millis(1)).await?;
