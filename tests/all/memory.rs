@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use keel_host::history::Event;
-use keel_host::{HostConfig, Payload, StartWorkflow, WorkflowId};
+use keel_host::{HostConfig, Payload, RunStatus, StartWorkflow, WorkflowId};
 use keel_tests::{TestHost, eventually, guests, id, serve, test_config};
 use serde_json::json;
 
@@ -182,4 +182,50 @@ async fn a_version_dropped_from_the_compiled_cache_is_compiled_again_for_its_run
         .unwrap();
     let items: Vec<String> = t.host.result(&wf).await.unwrap().into_result().unwrap();
     assert_eq!(items, ["a"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_growth_the_workflow_survives_does_not_mark_its_later_failures() {
+    let t = budget_host(64, Duration::from_millis(300)).await;
+    let wf = ballast(&t, "survivor", 1, false).await;
+    eventually("the run holds its ballast", || async {
+        completed_activations(&t, &wf).await == 1
+    })
+    .await;
+    // 1 GiB is past the instance's 32 MiB: refused, and the code carries on.
+    t.host
+        .signal(&wf, "try-grow", Payload::default())
+        .await
+        .unwrap();
+    eventually(
+        "the activation with the refused growth completes",
+        || async { completed_activations(&t, &wf).await == 2 },
+    )
+    .await;
+    t.host
+        .signal(&wf, "spin", Payload::default())
+        .await
+        .unwrap();
+    eventually("the spin is a deadlock", || async {
+        t.host
+            .history(&wf)
+            .await
+            .unwrap()
+            .iter()
+            .any(|e| matches!(&e.event, Event::WorkflowTaskFailed(f) if f.code == "KEEL-DEADLOCK"))
+    })
+    .await;
+    let history = t.host.history(&wf).await.unwrap();
+    assert!(
+        !history.iter().any(
+            |e| matches!(&e.event, Event::WorkflowTaskFailed(f) if f.code.starts_with("KEEL-MEMORY"))
+        ),
+        "{history:?}"
+    );
+    assert_eq!(
+        t.host.describe(&wf).await.unwrap().run.status,
+        RunStatus::Running,
+        "a deadlock is retried; only a memory failure would end the run"
+    );
+    t.host.terminate(&wf, "done").await.unwrap();
 }

@@ -39,10 +39,13 @@ impl Workflow for Ok42 {
 
 /// `ballast`: allocates and fills the input's MiB, then either spins (the
 /// second input) or waits for a `release` signal and returns the sum of
-/// the filled bytes, held in memory all along.
+/// the filled bytes, held in memory all along. A `spin` signal makes it
+/// spin instead; a `try-grow` signal asks for 1 GiB with `try_reserve` and
+/// carries on when it is refused.
 #[derive(Default)]
 pub struct Ballast {
     released: bool,
+    spin: bool,
 }
 
 impl Workflow for Ballast {
@@ -52,17 +55,25 @@ impl Workflow for Ballast {
 
     async fn run(ctx: WorkflowContext<Self>, (mib, spin): (u32, bool)) -> Result<u64> {
         let ballast: Vec<Vec<u8>> = (0..mib).map(|_| black_box(vec![1u8; 1 << 20])).collect();
-        if spin {
+        if !spin {
+            ctx.wait_condition(|s| s.released || s.spin).await?;
+        }
+        if spin || ctx.state().spin {
             loop {
                 black_box(&ballast);
             }
         }
-        ctx.wait_condition(|s| s.released).await?;
         Ok(ballast.iter().flatten().map(|&b| u64::from(b)).sum())
     }
 
     fn handlers(handlers: &mut Handlers<Self>) {
-        handlers.signal("release", |s: &mut Self, (): ()| s.released = true);
+        handlers
+            .signal("release", |s: &mut Self, (): ()| s.released = true)
+            .signal("spin", |s: &mut Self, (): ()| s.spin = true)
+            .signal("try-grow", |_: &mut Self, (): ()| {
+                let mut huge: Vec<u8> = Vec::new();
+                black_box(huge.try_reserve(1 << 30).is_err());
+            });
     }
 }
 
