@@ -6,6 +6,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::backend;
 use crate::history::HistoryEvent;
+use crate::ids::RunId;
 use crate::store::{Batch, Check, Op, StoreError, StoreResult};
 use crate::types::{IdReusePolicy, Payload};
 
@@ -22,11 +23,25 @@ pub(super) fn apply(tx: &Connection, batch: &Batch) -> StoreResult<Vec<HistoryEv
         require(tx, check)?;
     }
     let mut appended = Vec::new();
+    let mut sizes = Vec::new();
     for op in &batch.ops {
-        apply_op(tx, op, &mut appended)?;
+        apply_op(tx, op, &mut appended, &mut sizes)?;
     }
     for check in after {
-        require(tx, check)?;
+        // The size an append of this batch left, without reading it again.
+        let written = match check {
+            Check::HistoryWithin(run, max) => sizes
+                .iter()
+                .rev()
+                .find(|(r, _)| r == run)
+                .map(|&(_, bytes)| bytes <= *max),
+            _ => None,
+        };
+        match written {
+            Some(true) => {}
+            Some(false) => return Err(StoreError::CheckFailed(check.clone())),
+            None => require(tx, check)?,
+        }
     }
     Ok(appended)
 }
@@ -84,7 +99,14 @@ fn json<T: serde::Serialize>(value: &T) -> StoreResult<String> {
     serde_json::to_string(value).map_err(backend)
 }
 
-fn apply_op(tx: &Connection, op: &Op, appended: &mut Vec<HistoryEvent>) -> StoreResult<()> {
+/// Apply one operation; appends add their events to `appended` and the
+/// run's new history size to `sizes`.
+fn apply_op(
+    tx: &Connection,
+    op: &Op,
+    appended: &mut Vec<HistoryEvent>,
+    sizes: &mut Vec<(RunId, u64)>,
+) -> StoreResult<()> {
     match op {
         Op::InsertRun(run) => {
             let inserted = tx.execute(
@@ -118,18 +140,19 @@ fn apply_op(tx: &Connection, op: &Op, appended: &mut Vec<HistoryEvent>) -> Store
             let count = events.len() as u64;
             let bodies = events.iter().map(json).collect::<StoreResult<Vec<_>>>()?;
             let bytes: u64 = bodies.iter().map(|b| b.len() as u64).sum();
-            let first: u64 = tx
+            let (first, size): (u64, u64) = tx
                 .query_row(
                     "UPDATE runs SET next_event_id = next_event_id + ?2,
                                      history_bytes = history_bytes + ?3
                      WHERE run_id = ?1
-                     RETURNING next_event_id - ?2",
+                     RETURNING next_event_id - ?2, history_bytes",
                     params![run_id.to_string(), count, bytes],
-                    |r| r.get(0),
+                    |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .optional()
                 .map_err(backend)?
                 .ok_or(StoreError::CheckFailed(Check::RunOpen(*run_id)))?;
+            sizes.push((*run_id, size));
             let mut insert = tx
                 .prepare_cached(
                     "INSERT INTO events (run_id, event_id, time_ms, body) VALUES (?1, ?2, ?3, ?4)",
