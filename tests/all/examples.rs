@@ -1,8 +1,10 @@
 //! The examples' workflows, end to end.
 
+use std::time::Duration;
+
 use keel_host::history::Event;
 use keel_host::{Outcome, Payload, StartWorkflow};
-use keel_tests::{TestHost, guests, hex_sha256, id};
+use keel_tests::{TestHost, eventually, guests, hex_sha256, id};
 use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -104,7 +106,8 @@ async fn one_click_buy_is_cancelled_during_its_grace_period() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_click_buy_buys_the_updated_purchase_after_ten_seconds() {
-    let t = TestHost::new().await.unwrap();
+    // Ten seconds of the host's clock, not of the test's.
+    let (t, clock) = TestHost::with_manual_clock().await.unwrap();
     t.deploy(guests::ONE_CLICK_BUY).await.unwrap();
     let wf = id("buy");
     let purchase = json!({"item_id": "socks", "user_id": "ada"});
@@ -117,6 +120,13 @@ async fn one_click_buy_buys_the_updated_purchase_after_ten_seconds() {
         .signal(&wf, "update_purchase", Payload::json(&update).unwrap())
         .await
         .unwrap();
+    eventually("the ten-second timer is armed", || async {
+        t.host.describe(&wf).await.unwrap().pending_timers.len() == 1
+    })
+    .await;
+    let waited = tokio::time::timeout(Duration::from_millis(300), t.host.result(&wf)).await;
+    assert!(waited.is_err(), "the run finished before its timer fired");
+    clock.advance(Duration::from_secs(10));
     let receipt: String = t.host.result(&wf).await.unwrap().into_result().unwrap();
     assert_eq!(receipt, "bought shoes for ada");
     let status = t

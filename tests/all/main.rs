@@ -15,6 +15,7 @@ mod retries;
 mod sandbox;
 mod sdk;
 mod security;
+mod time;
 
 /// Every component the build script produces is used by some test.
 #[test]

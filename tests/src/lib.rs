@@ -5,9 +5,11 @@
 #![deny(missing_docs)]
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use keel_host::client::Client;
+use keel_host::clock::ManualClock;
 use keel_host::{Activities, ActivityContext, ActivityError, Host, HostConfig, WorkflowId};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -136,6 +138,23 @@ impl TestHost {
         let db = dir.path().join("keel.db");
         let host = open(&db, config).await?;
         Ok(TestHost { host, db, dir })
+    }
+
+    /// A host with [`test_config`] and [`activities`] whose time is
+    /// `clock`'s, and that clock: it moves only when the test moves it.
+    pub async fn with_manual_clock() -> anyhow::Result<(Self, Arc<ManualClock>)> {
+        init_logs();
+        let clock = Arc::new(ManualClock::new(1_800_000_000_000));
+        let dir = tempfile::tempdir()?;
+        let db = dir.path().join("keel.db");
+        let host = Host::builder()
+            .sqlite(&db)
+            .config(test_config())
+            .activities(activities())
+            .clock(clock.clone())
+            .build()
+            .await?;
+        Ok((TestHost { host, db, dir }, clock))
     }
 
     /// Deploy the component at `path`.

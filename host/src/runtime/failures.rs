@@ -138,10 +138,11 @@ pub(super) fn back_off(core: &Arc<Core>, run: &Arc<RunHandle>) {
             .min(core.config.task_retry_max)
     };
     let (core, run) = (core.clone(), run.clone());
+    let backoff = core.clock.sleep(delay);
     core.clone().tasks.spawn(async move {
         tokio::select! {
             () = core.shutdown.cancelled() => return,
-            () = tokio::time::sleep(delay) => {}
+            () = backoff => {}
         }
         run.mailbox().backing_off = false;
         wake(&core, &run);

@@ -50,12 +50,11 @@ async fn run_task(core: &Arc<Core>, mut task: ActivityTask, token: CancellationT
         .schedule_to_close_ms
         .map(|ms| task.scheduled_at_ms.saturating_add(ms));
     let event = loop {
-        let wait = task.not_before_ms.saturating_sub(core.clock.now_ms());
-        if wait > 0 {
+        if task.not_before_ms > core.clock.now_ms() {
             tokio::select! {
                 () = token.cancelled() => {}
                 () = core.stopping.cancelled() => {}
-                () = tokio::time::sleep(Duration::from_millis(wait)) => {}
+                () = core.clock.sleep_until(task.not_before_ms) => {}
             }
         }
         if core.stopping.is_cancelled() && !token.is_cancelled() {
@@ -204,7 +203,7 @@ async fn attempt(
     };
     let expired = async {
         match limit {
-            Some(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
+            Some(ms) => core.clock.sleep_until(now.saturating_add(ms)).await,
             None => std::future::pending().await,
         }
     };
@@ -212,10 +211,14 @@ async fn attempt(
         let Some(ms) = task.options.heartbeat_ms else {
             return std::future::pending().await;
         };
-        while tokio::time::timeout(Duration::from_millis(ms), heartbeat.beat())
-            .await
-            .is_ok()
-        {}
+        // Each heartbeat gives the attempt another `ms` on the host's clock.
+        loop {
+            let deadline = core.clock.now_ms().saturating_add(ms);
+            tokio::select! {
+                () = heartbeat.beat() => {}
+                () = core.clock.sleep_until(deadline) => return,
+            }
+        }
     };
     tokio::select! {
         result = run => result,

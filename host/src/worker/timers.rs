@@ -4,13 +4,12 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Weak};
-use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::clock::Clock;
+use crate::clock::{Clock, Sleep};
 
 use crate::history::{Event, TimerFired};
 use crate::ids::RunId;
@@ -65,9 +64,10 @@ async fn run(
     let mut due: BTreeSet<(u64, RunId, u32)> = BTreeSet::new();
     let mut armed: HashMap<(RunId, u32), u64> = HashMap::new();
     loop {
-        let wait = due
-            .first()
-            .map_or(3_600_000, |(at, _, _)| at.saturating_sub(clock.now_ms()));
+        let next_due: Sleep = match due.first() {
+            Some(&(at, _, _)) => clock.sleep_until(at),
+            None => Box::pin(std::future::pending()),
+        };
         tokio::select! {
             () = shutdown.cancelled() => return,
             message = rx.recv() => match message {
@@ -84,7 +84,7 @@ async fn run(
                     }
                 }
             },
-            () = tokio::time::sleep(Duration::from_millis(wait)) => {
+            () = next_due => {
                 let Some(core) = core.upgrade() else { return };
                 let now = clock.now_ms();
                 while let Some(&(at, run, seq)) = due.first() {

@@ -1,0 +1,67 @@
+//! Time: every wait of the host (timers, activity retry backoffs) is on the
+//! host's clock, so a test with a manual clock skips an hour at once and
+//! nothing moves while the clock stands still.
+
+use std::time::Duration;
+
+use keel_host::{StartWorkflow, WorkflowId};
+use keel_tests::{TestHost, eventually, guests, id};
+use serde_json::json;
+
+async fn attempt(t: &TestHost, wf: &WorkflowId) -> Option<u32> {
+    let described = t.host.describe(wf).await.unwrap();
+    described.pending_activities.first().map(|a| a.attempt)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_hour_long_timer_fires_when_the_clock_moves_an_hour() {
+    let (t, clock) = TestHost::with_manual_clock().await.unwrap();
+    t.deploy(guests::KITCHEN_SINK).await.unwrap();
+    let wf = id("hour");
+    t.host
+        .start(StartWorkflow::new("hour", "timers", &json!(3_600_000)).unwrap())
+        .await
+        .unwrap();
+    eventually("the timer is armed", || async {
+        t.host.describe(&wf).await.unwrap().pending_timers.len() == 1
+    })
+    .await;
+    clock.advance(Duration::from_secs(3_599));
+    let early = tokio::time::timeout(Duration::from_millis(200), t.host.result(&wf)).await;
+    assert!(early.is_err(), "the timer fired a second early");
+    clock.advance(Duration::from_secs(1));
+    let passed: u64 = tokio::time::timeout(Duration::from_secs(10), t.host.result(&wf))
+        .await
+        .expect("the timer fires as soon as its hour has passed on the host's clock")
+        .unwrap()
+        .into_result()
+        .unwrap();
+    assert_eq!(passed, 3_600_000, "workflow time is the host's clock");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn activity_retries_wait_on_the_hosts_clock() {
+    let (t, clock) = TestHost::with_manual_clock().await.unwrap();
+    t.deploy(guests::KITCHEN_SINK).await.unwrap();
+    let wf = id("flaky");
+    let input = json!({"name": "x", "fail_times": 2, "max_attempts": 5, "non_retryable": false});
+    t.host
+        .start(StartWorkflow::new("flaky", "activity-options", &input).unwrap())
+        .await
+        .unwrap();
+    eventually("the first attempt fails", || async {
+        attempt(&t, &wf).await == Some(2)
+    })
+    .await;
+    // The second attempt is 10 ms away on a clock that does not move.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(attempt(&t, &wf).await, Some(2), "a retry ran on real time");
+    clock.advance(Duration::from_millis(10));
+    eventually("the second attempt fails", || async {
+        attempt(&t, &wf).await == Some(3)
+    })
+    .await;
+    clock.advance(Duration::from_millis(20));
+    let echoed: String = t.host.result(&wf).await.unwrap().into_result().unwrap();
+    assert!(echoed.contains('x'), "{echoed}");
+}
