@@ -254,3 +254,21 @@ async fn a_timer_longer_than_the_store_can_hold_waits_instead_of_failing() {
     assert!(!kinds(&t, "forever").await.contains(&"WorkflowTaskFailed"));
     t.host.terminate(&wf, "done").await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sequential_activities_take_one_activation_each() {
+    let t = sink().await;
+    let sum: u64 = run(&t, "sequence", "sequence", json!(5))
+        .await
+        .into_result()
+        .unwrap();
+    assert_eq!(sum, 1 + 4 + 9 + 16);
+    let kinds = kinds(&t, "sequence").await;
+    let count = |kind: &str| kinds.iter().filter(|k| **k == kind).count();
+    assert_eq!(count("ActivityScheduled"), 5);
+    assert_eq!(
+        count("ActivationCompleted"),
+        6,
+        "the start and one per result"
+    );
+}

@@ -421,6 +421,22 @@ async fn scaling(scale: &Scale, table: &mut Table<'_>) -> anyhow::Result<()> {
 }
 
 /// A closed run's history from a fan-out of `n` activities.
+/// The history of a `sequence` run of `n` steps: one activation per
+/// activity, as a long-running workflow has.
+async fn sequence_history(
+    host: &Host,
+    n: usize,
+) -> anyhow::Result<(keel_host::RunId, Vec<HistoryEvent>)> {
+    let id = format!("sequence-{n}");
+    let run = host
+        .start(StartWorkflow::new(&id, "sequence", &n)?)
+        .await?
+        .run_id;
+    let workflow_id = WorkflowId::new(id)?;
+    host.result(&workflow_id).await?;
+    Ok((run, host.history(&workflow_id).await?))
+}
+
 async fn fan_out_history(
     host: &Host,
     n: usize,
@@ -438,6 +454,7 @@ async fn fan_out_history(
 async fn micro(scale: &Scale, table: &mut Table<'_>) -> anyhow::Result<()> {
     let bench = bench_host(&[FAN_OUT, KITCHEN_SINK], scale.cached_instances + 50).await?;
     let replayer = Arc::new(Replayer::new(&std::fs::read(FAN_OUT)?)?);
+    let sequence_replayer = Arc::new(Replayer::new(&std::fs::read(KITCHEN_SINK)?)?);
 
     // Instantiation: replaying a history that has only started the run.
     let (run, history) = fan_out_history(&bench.host, 1).await?;
@@ -462,15 +479,17 @@ async fn micro(scale: &Scale, table: &mut Table<'_>) -> anyhow::Result<()> {
         "≤ 20 µs",
     );
 
+    // Histories of realistic shape: a sequence of activities, about three
+    // events and one activation per step.
     for &events in &scale.replay_events {
-        let (run, history) = fan_out_history(&bench.host, events.saturating_sub(4) / 2).await?;
+        let (run, history) = sequence_history(&bench.host, events.saturating_sub(4) / 3).await?;
         let activations = history
             .iter()
             .filter(|e| matches!(e.event, Event::ActivationCompleted(_)))
             .count();
         let mut samples = Samples::default();
         for _ in 0..7 {
-            let (replayer, history) = (replayer.clone(), history.clone());
+            let (replayer, history) = (sequence_replayer.clone(), history.clone());
             let (result, elapsed) = tokio::task::spawn_blocking(move || {
                 let at = now();
                 let result = replayer.replay(run, &history);
@@ -492,6 +511,15 @@ async fn micro(scale: &Scale, table: &mut Table<'_>) -> anyhow::Result<()> {
             "µs",
             target,
         );
+        if events == 1_000 {
+            table.other(
+                "micro",
+                "replay, per activation",
+                samples.p50_us() / activations.max(1) as f64,
+                "µs",
+                "",
+            );
+        }
     }
 
     let (before, _) = rss();

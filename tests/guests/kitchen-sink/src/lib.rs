@@ -265,6 +265,26 @@ impl Workflow for BadPayload {
     }
 }
 
+/// `sequence`: calls `square` for 0..n one after another, each in its own
+/// activation, and returns the sum; the shape of a long-running workflow's
+/// history (about three events per step).
+#[derive(Default)]
+pub struct Sequence;
+
+impl Workflow for Sequence {
+    const NAME: &'static str = "sequence";
+    type Input = u64;
+    type Output = u64;
+
+    async fn run(ctx: WorkflowContext<Self>, n: u64) -> Result<u64> {
+        let mut sum = 0;
+        for i in 0..n {
+            sum += ctx.activity::<_, u64>("square", &i, options()).await?;
+        }
+        Ok(sum)
+    }
+}
+
 keel_sdk::workflows!(
     Timers,
     Random,
@@ -276,4 +296,5 @@ keel_sdk::workflows!(
     Spawn,
     Fails,
     BadPayload,
+    Sequence,
 );

@@ -1,0 +1,180 @@
+//! What the host answers about runs without changing them: queries,
+//! results, descriptions, lists and histories.
+
+use super::Host;
+use super::calls::{PendingActivity, PendingTimer, RunDescription};
+use crate::error::{Error, Result};
+use crate::history::{Event, HistoryEvent};
+use crate::ids::WorkflowId;
+use crate::runtime::{QueryRequest, RunHandle, activation};
+use crate::store::{RunFilter, RunRecord};
+use crate::types::{Outcome, Payload};
+
+impl Host {
+    /// Answer query `name` of the latest run of `workflow_id`, open or
+    /// closed (a closed run is rebuilt by replay).
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] for an unknown run or query; [`Error::QueryFailed`]
+    /// or [`Error::FailedPrecondition`] if it cannot be answered.
+    pub async fn query(
+        &self,
+        workflow_id: &WorkflowId,
+        name: &str,
+        input: Payload,
+    ) -> Result<Payload> {
+        if let Some(run) = self.core.open_run(workflow_id) {
+            self.check_query(&run.workflow_type, &run.component, name)
+                .await?;
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            run.mailbox().queries.push(QueryRequest {
+                name: name.to_string(),
+                input,
+                reply,
+            });
+            activation::wake(&self.core, &run);
+            return answer.await.map_err(|_| Error::ShuttingDown)?;
+        }
+        let record = self.latest(workflow_id).await?;
+        self.check_query(&record.workflow_type, &record.component, name)
+            .await?;
+        let component = self.core.component(&record.component).await?;
+        let history = self.core.store.history(record.run_id).await?;
+        let Some(Event::WorkflowStarted(started)) = history.first().map(|e| &e.event) else {
+            return Err(Error::FailedPrecondition(format!(
+                "the history of run {} does not start with WorkflowStarted",
+                record.run_id
+            )));
+        };
+        let run = RunHandle::new(
+            record.run_id,
+            record.workflow_id.clone(),
+            record.workflow_type.clone(),
+            record.component.clone(),
+            record.created_at_ms,
+            started.random_seed,
+        );
+        let core = self.core.clone();
+        let name = name.to_string();
+        tokio::task::spawn_blocking(move || {
+            let facts = activation::facts(&run);
+            let (mut live, _) = activation::replay(&core.wasm, component, facts, &history)
+                .map_err(|e| {
+                    Error::FailedPrecondition(format!("cannot rebuild the run to query it: {e}"))
+                })?;
+            let now = live.last_time_ms;
+            live.instance
+                .query(&core.wasm, &name, &input, now)
+                .map_err(|f| Error::QueryFailed(f.to_string()))?
+        })
+        .await
+        .map_err(|e| Error::internal("query", e))?
+    }
+
+    /// Wait for the latest run of `workflow_id` to close and return how it
+    /// ended (at once if it has).
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] if the workflow id has no run.
+    pub async fn result(&self, workflow_id: &WorkflowId) -> Result<Outcome> {
+        if let Some(run) = self.core.open_run(workflow_id) {
+            let mut outcome = run.watch_outcome();
+            let stopping = self.core.stopping.clone();
+            tokio::select! {
+                closed = outcome.wait_for(Option::is_some) => {
+                    if let Ok(closed) = closed && let Some(outcome) = closed.clone() {
+                        return Ok(outcome);
+                    }
+                    return Err(Error::ShuttingDown);
+                }
+                () = stopping.cancelled() => return Err(Error::ShuttingDown),
+            }
+        }
+        let record = self.latest(workflow_id).await?;
+        record.outcome.ok_or_else(|| {
+            Error::FailedPrecondition(format!(
+                "run {} is open but not served by this host",
+                record.run_id
+            ))
+        })
+    }
+
+    /// The latest run of `workflow_id`: status, version, times and pending
+    /// work.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] if the workflow id has no run.
+    pub async fn describe(&self, workflow_id: &WorkflowId) -> Result<RunDescription> {
+        let run = self.latest(workflow_id).await?;
+        let (timers, tasks) = self.core.store.pending(run.run_id).await?;
+        let (parked, waiting_for_memory) = self
+            .core
+            .run(run.run_id)
+            .map(|handle| {
+                let mailbox = handle.mailbox();
+                (mailbox.parked.clone(), mailbox.waiting_for_memory)
+            })
+            .unwrap_or_default();
+        Ok(RunDescription {
+            run,
+            pending_timers: timers
+                .into_iter()
+                .map(|t| PendingTimer {
+                    seq: t.seq,
+                    fire_at_ms: t.fire_at_ms,
+                })
+                .collect(),
+            pending_activities: tasks
+                .into_iter()
+                .map(|t| PendingActivity {
+                    seq: t.seq,
+                    name: t.name,
+                    attempt: t.attempt,
+                    next_attempt_at_ms: t.not_before_ms,
+                })
+                .collect(),
+            parked,
+            waiting_for_memory,
+        })
+    }
+
+    /// Runs matching `filter`, newest first. Outcomes are summaries
+    /// ([`Outcome::summary`]: no results, short messages); [`Host::describe`]
+    /// has the whole outcome.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a time past what the store holds; the
+    /// store failed.
+    pub async fn list(&self, filter: RunFilter) -> Result<Vec<RunRecord>> {
+        for (name, time) in [
+            ("started_after_ms", filter.started_after_ms),
+            ("started_before_ms", filter.started_before_ms),
+        ] {
+            if time.is_some_and(|t| i64::try_from(t).is_err()) {
+                return Err(Error::InvalidArgument(format!(
+                    "{name} must be at most {} (milliseconds since the epoch)",
+                    i64::MAX
+                )));
+            }
+        }
+        let mut runs = self.core.store.list_runs(filter).await?;
+        for run in &mut runs {
+            run.outcome = run.outcome.take().map(Outcome::summary);
+        }
+        Ok(runs)
+    }
+
+    /// The full history of the latest run of `workflow_id`.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] if the workflow id has no run.
+    pub async fn history(&self, workflow_id: &WorkflowId) -> Result<Vec<HistoryEvent>> {
+        let record = self.latest(workflow_id).await?;
+        Ok(self.core.store.history(record.run_id).await?)
+    }
+
+    /// Why the open run of `workflow_id` is parked, if it is.
+    pub fn parked(&self, workflow_id: &WorkflowId) -> Option<String> {
+        self.core.open_run(workflow_id)?.mailbox().parked.clone()
+    }
+}
