@@ -32,11 +32,15 @@ const MIGRATIONS: &[&str] = &[
 /// Most batches committed in one transaction.
 const MAX_GROUP: usize = 512;
 
+/// Batches waiting for the writer; a commit past it waits for room, so a
+/// burst slows its callers instead of growing the queue.
+const QUEUE: usize = 4 * MAX_GROUP;
+
 type Reply = oneshot::Sender<StoreResult<Vec<HistoryEvent>>>;
 
 /// See the module docs.
 pub struct SqliteStore {
-    writer: mpsc::UnboundedSender<(Batch, Reply)>,
+    writer: mpsc::Sender<(Batch, Reply)>,
     readers: Arc<Mutex<Vec<Connection>>>,
     path: PathBuf,
 }
@@ -77,7 +81,7 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(backend)?;
         migrate(&mut conn)?;
-        let (writer, queue) = mpsc::unbounded_channel();
+        let (writer, queue) = mpsc::channel(QUEUE);
         std::thread::Builder::new()
             .name("keel-sqlite-writer".into())
             .spawn(move || write_loop(conn, queue))
@@ -131,7 +135,7 @@ fn migrate(conn: &mut Connection) -> StoreResult<()> {
     Ok(())
 }
 
-fn write_loop(mut conn: Connection, mut queue: mpsc::UnboundedReceiver<(Batch, Reply)>) {
+fn write_loop(mut conn: Connection, mut queue: mpsc::Receiver<(Batch, Reply)>) {
     while let Some(first) = queue.blocking_recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -260,6 +264,7 @@ impl Store for SqliteStore {
         let (reply, result) = oneshot::channel();
         self.writer
             .send((batch, reply))
+            .await
             .map_err(|_| StoreError::Backend("the store's writer thread has stopped".into()))?;
         result
             .await

@@ -3,9 +3,9 @@
 //! delivers it to its run. Timers survive restarts through the store.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -19,15 +19,68 @@ use crate::store::{Batch, Check, Op, StoreError, TimerRecord};
 /// How long to wait before retrying a timer whose firing could not be stored.
 const RETRY_FIRE_MS: u64 = 1_000;
 
-enum Message {
-    Arm(TimerRecord),
-    Disarm(RunId, u32),
+/// The pending timers, in due order and by id. Its size is the number of
+/// pending timers (bounded per run), never a backlog of messages.
+#[derive(Default)]
+struct Due {
+    by_time: BTreeSet<(u64, RunId, u32)>,
+    by_id: HashMap<(RunId, u32), u64>,
+}
+
+impl Due {
+    /// The earliest due time, if any timer is pending.
+    fn first(&self) -> Option<u64> {
+        self.by_time.first().map(|&(at, _, _)| at)
+    }
+
+    fn insert(&mut self, timer: &TimerRecord) {
+        let key = (timer.run_id, timer.seq);
+        if let Some(old) = self.by_id.insert(key, timer.fire_at_ms) {
+            self.by_time.remove(&(old, timer.run_id, timer.seq));
+        }
+        self.by_time
+            .insert((timer.fire_at_ms, timer.run_id, timer.seq));
+    }
+
+    fn remove(&mut self, run: RunId, seq: u32) {
+        if let Some(at) = self.by_id.remove(&(run, seq)) {
+            self.by_time.remove(&(at, run, seq));
+        }
+    }
+
+    /// Take every timer due at `now`.
+    fn take_due(&mut self, now: u64) -> Vec<(RunId, u32)> {
+        let mut fired = Vec::new();
+        while let Some(&(at, run, seq)) = self.by_time.first() {
+            if at > now {
+                break;
+            }
+            self.by_time.pop_first();
+            self.by_id.remove(&(run, seq));
+            fired.push((run, seq));
+        }
+        fired
+    }
+}
+
+/// What the service's task and its handles share.
+#[derive(Default)]
+struct Shared {
+    due: Mutex<Due>,
+    /// Woken when a timer may have become the earliest.
+    changed: Notify,
+}
+
+impl Shared {
+    fn due(&self) -> MutexGuard<'_, Due> {
+        self.due.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// Handle to the timer service's task.
 #[derive(Clone)]
 pub(crate) struct TimerService {
-    tx: mpsc::UnboundedSender<Message>,
+    shared: Arc<Shared>,
 }
 
 impl TimerService {
@@ -39,19 +92,26 @@ impl TimerService {
         shutdown: CancellationToken,
         tasks: &TaskTracker,
     ) -> Self {
-        let (tx, rx) = mpsc::unbounded_channel();
-        tasks.spawn(run(core, clock, shutdown, rx));
-        TimerService { tx }
+        let shared = Arc::new(Shared::default());
+        tasks.spawn(run(core, clock, shutdown, shared.clone()));
+        TimerService { shared }
     }
 
     /// Fire `timer` when due.
     pub(crate) fn arm(&self, timer: TimerRecord) {
-        let _ = self.tx.send(Message::Arm(timer));
+        let earliest = {
+            let mut due = self.shared.due();
+            due.insert(&timer);
+            due.first() == Some(timer.fire_at_ms)
+        };
+        if earliest {
+            self.shared.changed.notify_one();
+        }
     }
 
     /// Forget a timer (it was cancelled or its run closed).
     pub(crate) fn disarm(&self, run: RunId, seq: u32) {
-        let _ = self.tx.send(Message::Disarm(run, seq));
+        self.shared.due().remove(run, seq);
     }
 }
 
@@ -59,40 +119,21 @@ async fn run(
     core: Weak<Core>,
     clock: Arc<dyn Clock>,
     shutdown: CancellationToken,
-    mut rx: mpsc::UnboundedReceiver<Message>,
+    shared: Arc<Shared>,
 ) {
-    let mut due: BTreeSet<(u64, RunId, u32)> = BTreeSet::new();
-    let mut armed: HashMap<(RunId, u32), u64> = HashMap::new();
     loop {
-        let next_due: Sleep = match due.first() {
-            Some(&(at, _, _)) => clock.sleep_until(at),
+        let next_due: Sleep = match shared.due().first() {
+            Some(at) => clock.sleep_until(at),
             None => Box::pin(std::future::pending()),
         };
         tokio::select! {
             () = shutdown.cancelled() => return,
-            message = rx.recv() => match message {
-                None => return,
-                Some(Message::Arm(timer)) => {
-                    if let Some(old) = armed.insert((timer.run_id, timer.seq), timer.fire_at_ms) {
-                        due.remove(&(old, timer.run_id, timer.seq));
-                    }
-                    due.insert((timer.fire_at_ms, timer.run_id, timer.seq));
-                }
-                Some(Message::Disarm(run, seq)) => {
-                    if let Some(at) = armed.remove(&(run, seq)) {
-                        due.remove(&(at, run, seq));
-                    }
-                }
-            },
+            // An earlier timer came: wait for it instead.
+            () = shared.changed.notified() => {}
             () = next_due => {
                 let Some(core) = core.upgrade() else { return };
-                let now = clock.now_ms();
-                while let Some(&(at, run, seq)) = due.first() {
-                    if at > now {
-                        break;
-                    }
-                    due.pop_first();
-                    armed.remove(&(run, seq));
+                let fired = shared.due().take_due(clock.now_ms());
+                for (run, seq) in fired {
                     core.tasks.spawn(fire(core.clone(), run, seq));
                 }
             }
