@@ -7,9 +7,10 @@ mod checks;
 mod deployments;
 mod reads;
 mod requests;
+mod starting;
 mod stopping;
 
-use checks::{check_signal, list};
+use checks::check_signal;
 
 pub use builder::{HostBuilder, HostConfig};
 pub use calls::{
@@ -19,12 +20,12 @@ pub use calls::{
 
 use std::sync::Arc;
 
-use crate::error::{Error, Result, quote};
-use crate::history::{CancelRequested, Event, HistoryEvent, SignalReceived, WorkflowStarted};
-use crate::ids::{self, RequestId, RunId, WorkflowId};
-use crate::runtime::{Core, Recovered, RunHandle, activation, failures, limits, recording};
+use crate::error::{Error, Result};
+use crate::history::{CancelRequested, Event, SignalReceived};
+use crate::ids::{RequestId, WorkflowId};
+use crate::runtime::{Core, Recovered, RunHandle, failures, recording};
 use crate::store::{Batch, Check, Op, RunRecord, StoreError};
-use crate::types::{IdConflictPolicy, Outcome, Payload, RunStatus};
+use crate::types::{Outcome, Payload};
 
 /// A running Keel host. Cheap to clone.
 #[derive(Clone)]
@@ -84,173 +85,6 @@ impl Host {
             });
         }
         self.start_with(start, Some((name, input))).await
-    }
-
-    async fn start_with(
-        &self,
-        start: StartWorkflow,
-        signal: Option<(&str, Payload)>,
-    ) -> Result<Started> {
-        let component_id = self
-            .core
-            .current_version(&start.workflow_type)
-            .ok_or_else(|| {
-                Error::NotFound(format!(
-                    "no deployed component serves workflow type {} (known types: {})",
-                    quote(&start.workflow_type),
-                    list(&self.core.known_types())
-                ))
-            })?;
-        self.check_payload("input", &start.input)?;
-        let request = start.request_id.clone();
-        if let Some(started) = self
-            .started_by(&start.workflow_id, request.as_ref())
-            .await?
-        {
-            return Ok(started);
-        }
-        if let Some(open) = self.core.open_run(&start.workflow_id) {
-            match start.id_conflict {
-                IdConflictPolicy::Fail => {
-                    let err = Error::AlreadyExists(format!(
-                        "workflow id {} already has an open run ({})",
-                        start.workflow_id, open.id
-                    ));
-                    return self
-                        .start_refused(&start.workflow_id, request.as_ref(), err)
-                        .await;
-                }
-                IdConflictPolicy::UseExisting => {
-                    return Ok(Started {
-                        run_id: open.id,
-                        started: false,
-                    });
-                }
-                IdConflictPolicy::TerminateExisting => {
-                    self.terminate(
-                        &start.workflow_id,
-                        "terminated by a new start (terminate-existing)",
-                    )
-                    .await?;
-                }
-            }
-        }
-        let mut events = Vec::new();
-        if let Some((name, input)) = signal {
-            let loaded = self.core.component(&component_id).await?;
-            let info = loaded.workflow_type(&start.workflow_type);
-            check_signal(info, &start.workflow_type, name)?;
-            self.check_payload("signal's input", &input)?;
-            events.push(Event::SignalReceived(SignalReceived {
-                name: name.to_string(),
-                input,
-            }));
-        }
-        let (run_id, seed) = (RunId::generate(), ids::random_seed());
-        let now = self.core.clock.now_ms();
-        events.insert(
-            0,
-            Event::WorkflowStarted(WorkflowStarted {
-                workflow_id: start.workflow_id.clone(),
-                workflow_type: start.workflow_type.clone(),
-                input: start.input,
-                component: component_id.clone(),
-                random_seed: seed,
-            }),
-        );
-        let mut batch = Batch::default()
-            .check(Check::IdReusable(start.workflow_id.clone(), start.id_reuse))
-            .op(Op::InsertRun(RunRecord {
-                run_id,
-                workflow_id: start.workflow_id.clone(),
-                workflow_type: start.workflow_type.clone(),
-                component: component_id.clone(),
-                status: RunStatus::Running,
-                created_at_ms: now,
-                closed_at_ms: None,
-                outcome: None,
-            }))
-            .op(Op::Append {
-                run_id,
-                time_ms: now,
-                events: events.clone(),
-            });
-        if let Some(request) = &request {
-            batch = batch
-                .op(Op::RecordRequest(run_id, request.clone()))
-                .op(Op::RecordStart {
-                    workflow_id: start.workflow_id.clone(),
-                    request_id: request.clone(),
-                    run_id,
-                });
-        }
-        let workflow_id = start.workflow_id.clone();
-        let handle = RunHandle::new(
-            run_id,
-            start.workflow_id,
-            start.workflow_type,
-            component_id.clone(),
-            now,
-            seed,
-        );
-        let refused = |e: StoreError| match e {
-            StoreError::CheckFailed(check) => Error::AlreadyExists(check.to_string()),
-            other => other.into(),
-        };
-        // The first activation runs before anything is stored and is
-        // committed with the start: one durable write instead of two, and
-        // its effects still follow the commit. New runs' events get ids 1..
-        let inputs: Vec<HistoryEvent> = (1..)
-            .zip(events)
-            .map(|(id, event)| HistoryEvent {
-                id,
-                time_ms: now,
-                event,
-            })
-            .collect();
-        let component = self.core.component(&component_id).await?;
-        let first = activation::first_activation(&self.core, &handle, component, &inputs, now)
-            .await
-            .filter(|(live, activated)| {
-                limits::check_limits(&self.core, &handle, &live.machine, &inputs, activated).is_ok()
-            });
-        if let Some((mut live, activated)) = first {
-            let machine = std::mem::take(&mut live.machine);
-            let mut recording =
-                recording::recording(&handle, machine, &inputs, activated, now, batch);
-            let committed = self
-                .core
-                .store
-                .commit(std::mem::take(&mut recording.batch))
-                .await;
-            let appended = match committed {
-                Ok(appended) => appended,
-                Err(err) => {
-                    return self
-                        .start_refused(&workflow_id, request.as_ref(), refused(err))
-                        .await;
-                }
-            };
-            self.core.insert_run(handle.clone());
-            recording::committed(&self.core, &handle, recording, Some(live), appended);
-        } else {
-            let appended = match self.core.store.commit(batch).await {
-                Ok(appended) => appended,
-                Err(err) => {
-                    return self
-                        .start_refused(&workflow_id, request.as_ref(), refused(err))
-                        .await;
-                }
-            };
-            handle.mark_fresh();
-            handle.push_inputs(appended);
-            self.core.insert_run(handle.clone());
-            activation::wake(&self.core, &handle);
-        }
-        Ok(Started {
-            run_id,
-            started: true,
-        })
     }
 
     /// Send signal `name` to the open run of `workflow_id`. It is recorded

@@ -31,7 +31,7 @@ use crate::worker::timers::TimerService;
 pub(crate) use cache::InstanceCache;
 pub use recovery::Recovered;
 pub(crate) use recovery::recover;
-pub(crate) use run::{QueryRequest, RunHandle};
+pub(crate) use run::{LiveRun, QueryRequest, RunHandle};
 
 /// The open runs, by run id and by workflow id.
 #[derive(Default)]

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use keel_host::history::Event;
-use keel_host::{Error, Outcome, RunStatus, StartWorkflow};
+use keel_host::{Error, IdReusePolicy, Outcome, RunStatus, StartWorkflow};
 use keel_tests::{TestHost, eventually, guests, id, test_config};
 use serde_json::json;
 
@@ -103,4 +103,52 @@ async fn a_guest_over_its_memory_limit_fails_alone() {
         .into_result()
         .unwrap();
     assert_eq!(answer, 42);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_activation_that_fails_is_recorded_once_not_run_again_at_once() {
+    let mut config = test_config();
+    config.engine.activation_timeout = Duration::from_millis(300);
+    let t = TestHost::with_config(config).await.unwrap();
+    t.deploy(guests::INFINITE_LOOP).await.unwrap();
+    t.host
+        .start(StartWorkflow::new("spin", "spin", &json!(null)).unwrap())
+        .await
+        .unwrap();
+    // The failure of the activation the start ran is recorded before the
+    // start returns; it is retried after a backoff, not run again at once.
+    let history = t.host.history(&id("spin")).await.unwrap();
+    let failures = history
+        .iter()
+        .filter(|e| matches!(&e.event, Event::WorkflowTaskFailed(f) if f.code == "KEEL-DEADLOCK"))
+        .count();
+    assert_eq!(failures, 1, "{history:?}");
+    t.host.terminate(&id("spin"), "stuck").await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_its_reuse_policy_refuses_runs_no_workflow_code() {
+    let mut config = test_config();
+    config.engine.activation_timeout = Duration::from_secs(1);
+    let t = TestHost::with_config(config).await.unwrap();
+    t.deploy(guests::INFINITE_LOOP).await.unwrap();
+    t.host
+        .start(StartWorkflow::new("once", "spin", &json!(null)).unwrap())
+        .await
+        .unwrap();
+    t.host.terminate(&id("once"), "stuck").await.unwrap();
+    let again = StartWorkflow::new("once", "spin", &json!(null))
+        .unwrap()
+        .id_reuse(IdReusePolicy::RejectDuplicate);
+    let at = tokio::time::Instant::now();
+    let refused = t.host.start(again).await;
+    assert!(
+        matches!(refused, Err(Error::AlreadyExists(_))),
+        "{refused:?}"
+    );
+    assert!(
+        at.elapsed() < Duration::from_millis(500),
+        "the refused start ran the workflow's first activation ({:?})",
+        at.elapsed()
+    );
 }

@@ -225,10 +225,24 @@ async fn activate(core: &Arc<Core>, run: &Arc<RunHandle>, inputs: Vec<HistoryEve
     .await
     .map_err(|panic| RebuildError::Failure(ActivationFailure::Trap(panic.to_string())))
     .and_then(|built| built);
-    let (mut live, result, now) = match ran {
+    let (live, result, now) = match ran {
         Ok(ran) => ran,
         Err(err) => return rebuild_failed(core, run, inputs, err).await,
     };
+    conclude(core, run, live, inputs, result, now).await;
+}
+
+/// Record what an activation of `inputs` ended with: its commands and
+/// outcome if it stayed within the limits, else the failed task (retried)
+/// or the failed run.
+pub(crate) async fn conclude(
+    core: &Arc<Core>,
+    run: &Arc<RunHandle>,
+    mut live: LiveRun,
+    inputs: Vec<HistoryEvent>,
+    result: Result<Activated, ActivationFailure>,
+    now: u64,
+) {
     match result {
         Ok(activated) => match check_limits(core, run, &live.machine, &inputs, &activated) {
             Ok(()) => {
@@ -255,31 +269,33 @@ async fn activate(core: &Arc<Core>, run: &Arc<RunHandle>, inputs: Vec<HistoryEve
     }
 }
 
-/// Run a new run's first activation before anything is stored, so the start
-/// and the activation can be committed together. `None` if it did not
-/// produce an outcome cleanly; the caller then starts the run the ordinary
-/// way and the actor handles the failure.
+/// What a new run's first activation, run before anything is stored, ended
+/// with.
+pub(crate) type FirstActivation =
+    Result<(LiveRun, Result<Activated, ActivationFailure>), RebuildError>;
+
+/// Run a new run's first activation before anything is stored, so that the
+/// start and the activation can be committed together. If it fails, the
+/// caller stores the start alone and hands the failure to [`conclude`] or
+/// [`rebuild_failed`]: the activation is not run a second time.
 pub(crate) async fn first_activation(
     core: &Arc<Core>,
     run: &RunHandle,
     component: Arc<LoadedComponent>,
     inputs: &[HistoryEvent],
     now: u64,
-) -> Option<(LiveRun, Activated)> {
+) -> FirstActivation {
     let (running, events, facts) = (core.clone(), inputs.to_vec(), facts(run));
     tokio::task::spawn_blocking(move || {
-        let (mut live, _) = replay(&running.wasm, component, facts, &[]).ok()?;
+        let (mut live, _) = replay(&running.wasm, component, facts, &[])?;
         let inputs: Vec<&Event> = events.iter().map(|e| &e.event).collect();
-        let activated = live
-            .instance
-            .activate(&running.wasm, &inputs, now, false)
-            .ok()?;
+        let result = live.instance.activate(&running.wasm, &inputs, now, false);
         live.last_time_ms = now;
-        Some((live, activated))
+        Ok((live, result))
     })
     .await
-    .ok()
-    .flatten()
+    .map_err(|panic| RebuildError::Failure(ActivationFailure::Trap(panic.to_string())))
+    .and_then(|ran| ran)
 }
 
 /// Put undelivered inputs back at the front of the mailbox.

@@ -58,7 +58,7 @@ pub(super) async fn fail_run(
 
 /// The instance could not be rebuilt: park the run on non-determinism,
 /// otherwise retry the workflow task after a backoff.
-pub(super) async fn rebuild_failed(
+pub(crate) async fn rebuild_failed(
     core: &Arc<Core>,
     run: &Arc<RunHandle>,
     inputs: Vec<HistoryEvent>,
