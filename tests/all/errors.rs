@@ -133,13 +133,21 @@ async fn bytes_that_are_not_a_component_are_rejected() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, Error::ComponentRejected(m) if m.contains("not a valid WebAssembly component")),
+        matches!(&err, Error::ComponentRejected(m) if m.contains("not WebAssembly")),
         "{err}"
     );
     let core_module = b"\0asm\x01\0\0\0".to_vec();
     let err = t.host.deploy(core_module).await.unwrap_err();
     assert!(
-        matches!(&err, Error::ComponentRejected(m) if m.contains("core wasm module")),
+        matches!(&err, Error::ComponentRejected(m) if m.contains("a core WebAssembly module")),
+        "{err}"
+    );
+    // A host build deployed by mistake.
+    let native = b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0".to_vec();
+    let err = t.host.deploy(native).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::ComponentRejected(m)
+            if m.contains("a native ELF binary") && m.contains("--target wasm32-wasip2")),
         "{err}"
     );
 }

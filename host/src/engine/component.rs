@@ -32,11 +32,11 @@ impl LoadedComponent {
         let reject = |what: &str, e: wasmtime::Error| {
             Error::ComponentRejected(format!("{what}: {}", flatten(&e)))
         };
-        if is_core_module(bytes) {
-            return Err(Error::ComponentRejected(
-                "this is a core wasm module, not a component; build the workflow for wasm32-wasip2"
-                    .into(),
-            ));
+        if let Some(what) = not_a_component(bytes) {
+            return Err(Error::ComponentRejected(format!(
+                "this is {what}, not a WebAssembly component; build the workflow with \
+                 `--target wasm32-wasip2` and deploy the .wasm file"
+            )));
         }
         let component = Component::new(&engine.engine, bytes)
             .map_err(|e| reject("not a valid WebAssembly component", e))?;
@@ -104,8 +104,27 @@ fn describe(engine: &WasmEngine, pre: &BindingsPre<HostState>) -> Result<Vec<Wor
 
 /// A core module starts with the same magic as a component but a different
 /// layer/version field.
-fn is_core_module(bytes: &[u8]) -> bool {
-    bytes.len() >= 8 && bytes[..4] == *b"\0asm" && bytes[4..8] == [1, 0, 0, 0]
+/// What `bytes` are if they are plainly not a component: a core module, a
+/// native binary, or not WebAssembly at all.
+fn not_a_component(bytes: &[u8]) -> Option<&'static str> {
+    const NATIVE: &[(&[u8], &str)] = &[
+        (b"\x7fELF", "a native ELF binary or shared library"),
+        (b"MZ", "a native Windows binary"),
+        (&[0xcf, 0xfa, 0xed, 0xfe], "a native Mach-O binary"),
+        (&[0xca, 0xfe, 0xba, 0xbe], "a native Mach-O binary"),
+    ];
+    if !bytes.starts_with(b"\0asm") {
+        return Some(
+            NATIVE
+                .iter()
+                .find(|(magic, _)| bytes.starts_with(magic))
+                .map_or(
+                    "not WebAssembly (it does not start with \\0asm)",
+                    |(_, what)| what,
+                ),
+        );
+    }
+    (bytes.len() >= 8 && bytes[4..8] == [1, 0, 0, 0]).then_some("a core WebAssembly module")
 }
 
 /// An error with its causes on one line (wasmtime's messages may span
