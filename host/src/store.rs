@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::history::{ActivityOptions, Event, HistoryEvent};
 use crate::ids::{ComponentId, RequestId, RunId, WorkflowId};
-use crate::types::{IdReusePolicy, Outcome, Payload, RunStatus};
+use crate::types::{Failure, IdReusePolicy, Outcome, Payload, RunStatus};
 
 pub use sqlite::SqliteStore;
 
@@ -92,6 +92,8 @@ pub struct ActivityTask {
     pub not_before_ms: u64,
     /// Details of the last heartbeat of an earlier attempt.
     pub heartbeat: Option<Payload>,
+    /// How the last attempt failed, if one did.
+    pub last_failure: Option<Failure>,
 }
 
 /// A workflow type a component serves, with its signal and query names.
@@ -178,7 +180,8 @@ pub enum Op {
     DeleteTimer(RunId, u32),
     /// Add an activity task.
     InsertTask(ActivityTask),
-    /// Record a failed attempt: the next attempt, when, and the heartbeat.
+    /// Record a failed attempt: the next attempt, when, the heartbeat and
+    /// the failure.
     RetryTask {
         /// The run.
         run_id: RunId,
@@ -190,6 +193,8 @@ pub enum Op {
         not_before_ms: u64,
         /// Last heartbeat details.
         heartbeat: Option<Payload>,
+        /// How the attempt failed.
+        failure: Failure,
     },
     /// Remove an activity task (no-op if gone).
     DeleteTask(RunId, u32),

@@ -450,3 +450,34 @@ async fn hot_swap_pins_running_runs_and_rollback_restores_the_old_version() {
         .unwrap_err();
     assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn describe_says_why_an_activity_is_retrying() {
+    let t = TestHost::new().await.unwrap();
+    t.deploy(guests::KITCHEN_SINK).await.unwrap();
+    let (client, _stop) = serve(&t.host).await;
+    let input = json!({"name": "x", "fail_times": 1000, "max_attempts": 0, "non_retryable": false});
+    t.host
+        .start(StartWorkflow::new("retrying", "activity-options", &input).unwrap())
+        .await
+        .unwrap();
+    let wf = id("retrying");
+    eventually("the activity has failed twice", || async {
+        let described = client.describe(&wf).await.unwrap();
+        described
+            .pending_activities
+            .first()
+            .is_some_and(|a| a.attempt >= 3)
+    })
+    .await;
+    let described = client.describe(&wf).await.unwrap();
+    let activity = &described.pending_activities[0];
+    let failure = activity.last_failure.as_ref().expect("the last failure");
+    assert_eq!(failure.error_type, "Transient");
+    assert!(
+        failure.message.starts_with("attempt ") && failure.message.ends_with(" failed"),
+        "{}",
+        failure.message
+    );
+    t.host.terminate(&wf, "enough").await.unwrap();
+}

@@ -197,6 +197,7 @@ pub(crate) fn description_to_proto(d: RunDescription) -> proto::DescribeWorkflow
                 name: a.name,
                 attempt: a.attempt,
                 next_attempt_at_ms: a.next_attempt_at_ms,
+                last_failure: a.last_failure.map(failure_to_proto),
             })
             .collect(),
         parked: d.parked,
@@ -273,6 +274,7 @@ pub(crate) fn description_from_proto(d: proto::DescribeWorkflowResponse) -> Resu
                 name: a.name,
                 attempt: a.attempt,
                 next_attempt_at_ms: a.next_attempt_at_ms,
+                last_failure: a.last_failure.map(failure_from_proto),
             })
             .collect(),
         parked: d.parked,

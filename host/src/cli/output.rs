@@ -97,6 +97,12 @@ pub(super) fn description(d: &RunDescription) {
             a.attempt,
             time(a.next_attempt_at_ms)
         );
+        if let Some(failure) = &a.last_failure {
+            println!(
+                "  last failure: {}: {}",
+                failure.error_type, failure.message
+            );
+        }
     }
 }
 

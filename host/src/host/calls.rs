@@ -4,7 +4,7 @@
 use crate::error::Result;
 use crate::ids::{ComponentId, RequestId, RunId, WorkflowId};
 use crate::store::{ComponentSummary, RunRecord, WorkflowTypeInfo};
-use crate::types::{IdConflictPolicy, IdReusePolicy, Payload};
+use crate::types::{Failure, IdConflictPolicy, IdReusePolicy, Payload};
 
 /// Where to start a run.
 #[derive(Debug, Clone)]
@@ -53,6 +53,8 @@ pub struct PendingActivity {
     pub attempt: u32,
     /// When that attempt may start, ms since the epoch.
     pub next_attempt_at_ms: u64,
+    /// How the last attempt failed, if one did.
+    pub last_failure: Option<Failure>,
 }
 
 /// A run's row with its pending work.

@@ -131,6 +131,7 @@ impl Host {
                     name: t.name,
                     attempt: t.attempt,
                     next_attempt_at_ms: t.not_before_ms,
+                    last_failure: t.last_failure,
                 })
                 .collect(),
             parked,

@@ -292,5 +292,6 @@ fn task(run: &RunHandle, event: &Event, now: u64) -> Option<ActivityTask> {
         scheduled_at_ms: now,
         not_before_ms: now,
         heartbeat: None,
+        last_failure: None,
     })
 }

@@ -27,6 +27,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_init.sql"),
     include_str!("../../migrations/sqlite/0002_requests.sql"),
     include_str!("../../migrations/sqlite/0003_history_bytes.sql"),
+    include_str!("../../migrations/sqlite/0004_task_failures.sql"),
 ];
 
 /// Most batches committed in one transaction.
@@ -239,11 +240,12 @@ fn timer_record(row: &Row<'_>) -> rusqlite::Result<TimerRecord> {
 }
 
 const TASK_COLUMNS: &str = "run_id, seq, workflow_id, name, input, options, attempt, scheduled_at_ms, \
-     not_before_ms, heartbeat";
+     not_before_ms, heartbeat, last_failure";
 
 fn task_record(row: &Row<'_>) -> rusqlite::Result<ActivityTask> {
     let options: String = row.get(5)?;
     let heartbeat: Option<Vec<u8>> = row.get(9)?;
+    let last_failure: Option<String> = row.get(10)?;
     Ok(ActivityTask {
         run_id: decode(row.get(0)?)?,
         seq: row.get(1)?,
@@ -255,6 +257,7 @@ fn task_record(row: &Row<'_>) -> rusqlite::Result<ActivityTask> {
         scheduled_at_ms: row.get(7)?,
         not_before_ms: row.get(8)?,
         heartbeat: heartbeat.map(Payload::from_bytes),
+        last_failure: last_failure.as_deref().map(decode_json).transpose()?,
     })
 }
 

@@ -103,9 +103,9 @@ async fn run_task(core: &Arc<Core>, mut task: ActivityTask, token: CancellationT
                 failure,
             });
         };
-        tracing::debug!(
-            run_id = %task.run_id, activity = %task.name, attempt = task.attempt,
-            "activity attempt failed, retrying in {delay} ms: {err}"
+        tracing::info!(
+            workflow_id = %task.workflow_id, run_id = %task.run_id, activity = %task.name,
+            attempt = task.attempt, "activity attempt failed, retrying in {delay} ms: {err}"
         );
         task.attempt += 1;
         task.not_before_ms = now.saturating_add(delay).min(MAX_TIME_MS);
@@ -118,6 +118,7 @@ async fn run_task(core: &Arc<Core>, mut task: ActivityTask, token: CancellationT
                 attempt: task.attempt,
                 not_before_ms: task.not_before_ms,
                 heartbeat: task.heartbeat.clone(),
+                failure: failure.clone(),
             });
         match core.store.commit(retry).await {
             Ok(_) => {}

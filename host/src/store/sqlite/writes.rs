@@ -232,16 +232,19 @@ fn apply_op(
             attempt,
             not_before_ms,
             heartbeat,
+            failure,
         } => {
             tx.execute(
-                "UPDATE activity_tasks SET attempt = ?3, not_before_ms = ?4, heartbeat = ?5
+                "UPDATE activity_tasks
+                 SET attempt = ?3, not_before_ms = ?4, heartbeat = ?5, last_failure = ?6
                  WHERE run_id = ?1 AND seq = ?2",
                 params![
                     run_id.to_string(),
                     seq,
                     attempt,
                     not_before_ms,
-                    heartbeat.as_ref().map(Payload::as_bytes)
+                    heartbeat.as_ref().map(Payload::as_bytes),
+                    json(failure)?
                 ],
             )
             .map_err(backend)?;
