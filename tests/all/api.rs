@@ -481,3 +481,37 @@ async fn describe_says_why_an_activity_is_retrying() {
     );
     t.host.terminate(&wf, "enough").await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_component_built_into_the_host_does_not_undo_a_rollback_on_restart() {
+    let t = TestHost::new().await.unwrap();
+    let (v1, v2) = (
+        std::fs::read(guests::KITCHEN_SINK).unwrap(),
+        std::fs::read(guests::KITCHEN_SINK_V2).unwrap(),
+    );
+    let first = t.host.deploy(v1).await.unwrap().component;
+    // A host whose binary embeds v2 starts, then v2 is rolled back.
+    let embedded = t.host.deploy_embedded(v2.clone()).await.unwrap().component;
+    let current = |host: &keel_host::Host| {
+        let host = host.clone();
+        async move {
+            host.deployments()
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|d| d.current_for.iter().any(|t| t == "signals"))
+                .map(|d| d.component.id)
+        }
+    };
+    assert_eq!(
+        current(&t.host).await,
+        Some(embedded.clone()),
+        "a new build is deployed"
+    );
+    t.host.set_current("signals", &first).await.unwrap();
+    t.host.stop(std::time::Duration::from_secs(5)).await;
+    // The next start embeds the same v2: the rollback stays.
+    let host = open(&t.db, test_config()).await.unwrap();
+    host.deploy_embedded(v2).await.unwrap();
+    assert_eq!(current(&host).await, Some(first), "the rollback was undone");
+}

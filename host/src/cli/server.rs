@@ -104,9 +104,10 @@ pub fn init_logs() {
         .try_init();
 }
 
-/// Run a host with `activities`, deploy `components` to it, and serve the
-/// gRPC API until SIGINT or SIGTERM. Prints `listening on ADDR` on stdout
-/// once it accepts connections. On a signal it stops accepting, finishes
+/// Run a host with `activities`, deploy `components` to it (as
+/// [`Host::deploy_embedded`]: a rollback made since an earlier start stays),
+/// and serve the gRPC API until SIGINT or SIGTERM. Prints `listening on
+/// ADDR` on stdout once it accepts connections. On a signal it stops accepting, finishes
 /// the requests in flight and stops; every run stays safe in the store.
 ///
 /// # Errors
@@ -127,7 +128,7 @@ pub async fn serve(args: ServerArgs, activities: Activities, components: &[&[u8]
         .build()
         .await?;
     for component in components {
-        host.deploy(component.to_vec()).await?;
+        host.deploy_embedded(component.to_vec()).await?;
     }
     let listener = api::bind(args.listen).await?;
     let address = listener

@@ -10,11 +10,44 @@ use crate::store::{Batch, Op};
 impl Host {
     /// Validate, compile and store a component, and make it the current
     /// version of every workflow type it serves. Deploying the same bytes
-    /// again changes nothing.
+    /// again stores nothing new and makes it current again (undoing a
+    /// rollback).
     ///
     /// # Errors
     /// [`Error::ComponentRejected`] naming what is wrong with it.
     pub async fn deploy(&self, bytes: Vec<u8>) -> Result<Deployment> {
+        self.store_component(bytes, |_| true).await
+    }
+
+    /// Deploy a component built into the host's binary, as a host does on
+    /// every start. A component the store does not hold yet (a new build)
+    /// is deployed as by [`Host::deploy`]. One it holds (an earlier start)
+    /// becomes current only for types that have no current version, so a
+    /// deploy or rollback made since stays in force.
+    ///
+    /// # Errors
+    /// As [`Host::deploy`].
+    pub async fn deploy_embedded(&self, bytes: Vec<u8>) -> Result<Deployment> {
+        let stored = self
+            .core
+            .store
+            .component(&ComponentId::of(&bytes))
+            .await?
+            .is_some();
+        let core = self.core.clone();
+        self.store_component(bytes, move |workflow_type| {
+            !stored || core.current_version(workflow_type).is_none()
+        })
+        .await
+    }
+
+    /// Store a component and make it current for the types `current`
+    /// picks.
+    async fn store_component(
+        &self,
+        bytes: Vec<u8>,
+        current: impl Fn(&str) -> bool,
+    ) -> Result<Deployment> {
         let core = self.core.clone();
         let (loaded, bytes) = tokio::task::spawn_blocking(move || {
             let loaded = core.wasm.load(&bytes);
@@ -29,20 +62,27 @@ impl Host {
             workflow_types: loaded.workflow_types().to_vec(),
             created_at_ms: self.core.clock.now_ms(),
         });
-        for info in loaded.workflow_types() {
+        let made_current: Vec<String> = loaded
+            .workflow_types()
+            .iter()
+            .map(|info| info.name.clone())
+            .filter(|name| current(name))
+            .collect();
+        for name in &made_current {
             batch = batch.op(Op::SetCurrent {
-                workflow_type: info.name.clone(),
+                workflow_type: name.clone(),
                 component: loaded.id().clone(),
             });
         }
         self.core.store.commit(batch).await?;
-        for info in loaded.workflow_types() {
+        for name in &made_current {
             self.core
-                .set_current_version(info.name.clone(), loaded.id().clone());
+                .set_current_version(name.clone(), loaded.id().clone());
         }
         tracing::info!(
             component = %loaded.id().short(),
             types = ?loaded.workflow_types().iter().map(|t| &t.name).collect::<Vec<_>>(),
+            current_for = ?made_current,
             "deployed"
         );
         Ok(Deployment {
