@@ -85,8 +85,8 @@ impl std::fmt::Display for ActivationFailure {
         match self {
             ActivationFailure::Deadlock { timeout_ms } => write!(
                 f,
-                "the activation ran longer than {timeout_ms} ms (a loop that never awaits?); \
-                 the workflow task will be retried"
+                "the activation ran longer than {timeout_ms} ms (a loop that never awaits, or \
+                 heavy computation: move it into an activity); the workflow task will be retried"
             ),
             ActivationFailure::MemoryExceeded { limit_bytes } => write!(
                 f,
