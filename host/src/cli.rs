@@ -2,6 +2,14 @@
 //! talks to a running host through the [`Client`]. Errors are one line on
 //! stderr and a non-zero exit.
 
+/// `println!` for what the CLI prints: when the reader has gone (`keel … |
+/// head`), the program ends quietly instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::print_line(format_args!($($arg)*))
+    };
+}
+
 mod output;
 mod server;
 
@@ -143,6 +151,9 @@ enum WorkflowCommand {
     Describe {
         /// The workflow id.
         id: String,
+        /// Print it as one JSON object.
+        #[arg(long)]
+        json: bool,
     },
     /// The latest run's history, one event a line.
     Show {
@@ -172,6 +183,9 @@ enum WorkflowCommand {
         /// The token printed at the end of the previous page.
         #[arg(long, default_value = "")]
         page_token: String,
+        /// Print the page as one JSON object (`runs`, `next_page_token`).
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -303,7 +317,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 .await?
                 .set_current(&workflow_type, &component)
                 .await?;
-            println!("{workflow_type}: new runs now start on {component}");
+            out!("{workflow_type}: new runs now start on {component}");
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -352,7 +366,7 @@ async fn workflow(client: &Client, command: WorkflowCommand) -> Result<ExitCode>
             } else {
                 "already open"
             };
-            println!("{verb}: workflow {id} run {}", started.run_id);
+            out!("{verb}: workflow {id} run {}", started.run_id);
         }
         WorkflowCommand::Signal {
             id,
@@ -364,10 +378,10 @@ async fn workflow(client: &Client, command: WorkflowCommand) -> Result<ExitCode>
             client
                 .signal_once(&WorkflowId::new(&id)?, &name, payload(input)?, &request_id)
                 .await?;
-            println!("signalled {id}: {name}");
+            out!("signalled {id}: {name}");
         }
         WorkflowCommand::Query { id, name, input } => {
-            println!(
+            out!(
                 "{}",
                 client
                     .query(&WorkflowId::new(&id)?, &name, payload(input)?)
@@ -383,7 +397,7 @@ async fn workflow(client: &Client, command: WorkflowCommand) -> Result<ExitCode>
             client
                 .cancel_once(&WorkflowId::new(&id)?, &reason, &request_id)
                 .await?;
-            println!("cancellation requested: {id}");
+            out!("cancellation requested: {id}");
         }
         WorkflowCommand::Terminate {
             id,
@@ -394,12 +408,12 @@ async fn workflow(client: &Client, command: WorkflowCommand) -> Result<ExitCode>
             client
                 .terminate_once(&WorkflowId::new(&id)?, &reason, &request_id)
                 .await?;
-            println!("terminated: {id}");
+            out!("terminated: {id}");
         }
         WorkflowCommand::Result { id } => {
             return Ok(match client.result(&WorkflowId::new(&id)?).await? {
                 Outcome::Completed(result) => {
-                    println!("{result}");
+                    out!("{result}");
                     ExitCode::SUCCESS
                 }
                 other => {
@@ -408,8 +422,12 @@ async fn workflow(client: &Client, command: WorkflowCommand) -> Result<ExitCode>
                 }
             });
         }
-        WorkflowCommand::Describe { id } => {
-            output::description(&client.describe(&WorkflowId::new(&id)?).await?)
+        WorkflowCommand::Describe { id, json } => {
+            let description = client.describe(&WorkflowId::new(&id)?).await?;
+            match json {
+                true => output::json(&description)?,
+                false => output::description(&description),
+            }
         }
         WorkflowCommand::Show { id, json } => {
             let (run, history) = client.history(&WorkflowId::new(&id)?).await?;
@@ -422,6 +440,7 @@ async fn workflow(client: &Client, command: WorkflowCommand) -> Result<ExitCode>
             until,
             page_size,
             page_token,
+            json,
         } => {
             let page = client
                 .list(ListRuns {
@@ -439,7 +458,10 @@ async fn workflow(client: &Client, command: WorkflowCommand) -> Result<ExitCode>
                     page_token,
                 })
                 .await?;
-            output::runs(&page);
+            match json {
+                true => output::json(&page)?,
+                false => output::runs(&page),
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -461,4 +483,22 @@ fn payload(input: Option<String>) -> Result<Payload> {
         None => input,
     };
     Payload::parse_json(&text)
+}
+
+/// Print one line to stdout; see [`out!`].
+pub(crate) fn print_line(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let written = stdout
+        .write_fmt(line)
+        .and_then(|()| stdout.write_all(b"\n"))
+        .and_then(|()| stdout.flush());
+    match written {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => {
+            eprintln!("error: cannot write to stdout: {e}");
+            std::process::exit(1);
+        }
+    }
 }

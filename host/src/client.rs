@@ -47,7 +47,7 @@ pub struct ListRuns {
 }
 
 /// A page of runs and the token of the next one (`None` on the last page).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct RunPage {
     /// The runs.
     pub runs: Vec<RunRecord>,

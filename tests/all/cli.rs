@@ -382,3 +382,45 @@ fn unreachable_server_is_one_clear_line() {
         "{stderr}"
     );
 }
+
+#[test]
+fn describe_and_list_print_json_and_a_reader_that_goes_away_ends_the_cli_quietly() {
+    let server = Server::start();
+    server.ok(&["deploy", guests::KITCHEN_SINK]);
+    for id in ["j1", "j2", "j3"] {
+        server.ok(&["workflow", "start", "timers", "--id", id, "--input", "0"]);
+        server.ok(&["workflow", "result", id]);
+    }
+    let described: serde_json::Value =
+        serde_json::from_str(&server.ok(&["workflow", "describe", "j1", "--json"])).unwrap();
+    assert_eq!(described["run"]["workflow_id"], "j1");
+    assert_eq!(described["run"]["status"], "completed");
+    assert_eq!(described["pending_activities"], serde_json::json!([]));
+    let page: serde_json::Value =
+        serde_json::from_str(&server.ok(&["workflow", "list", "--json", "--page-size", "2"]))
+            .unwrap();
+    assert_eq!(page["runs"].as_array().map(Vec::len), Some(2));
+    assert!(page["next_page_token"].is_string(), "{page}");
+
+    // `keel workflow list | head -0`: the reader is gone before the first
+    // line; the CLI ends without a panic or an error.
+    let mut child = Command::new(keel_binary())
+        .args(["--server", &server.address, "workflow", "list"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -29,9 +29,9 @@ pub(super) fn parse_time(text: &str) -> Result<u64> {
 }
 
 pub(super) fn deployment(deployment: &Deployment) {
-    println!("deployed {}", deployment.component);
+    out!("deployed {}", deployment.component);
     for t in &deployment.workflow_types {
-        println!(
+        out!(
             "  {}  signals: {}  queries: {}",
             t.name,
             or_dash(&t.signals),
@@ -41,9 +41,11 @@ pub(super) fn deployment(deployment: &Deployment) {
 }
 
 pub(super) fn deployments(deployments: &[DeploymentInfo]) {
-    println!(
+    out!(
         "{:<14}  {:<24}  {:<30}  CURRENT FOR",
-        "COMPONENT", "DEPLOYED", "TYPES"
+        "COMPONENT",
+        "DEPLOYED",
+        "TYPES"
     );
     for d in deployments {
         let types: Vec<String> = d
@@ -52,7 +54,7 @@ pub(super) fn deployments(deployments: &[DeploymentInfo]) {
             .iter()
             .map(|t| t.name.clone())
             .collect();
-        println!(
+        out!(
             "{:<14}  {:<24}  {:<30}  {}",
             d.component.id.short(),
             time(d.component.created_at_ms),
@@ -64,33 +66,33 @@ pub(super) fn deployments(deployments: &[DeploymentInfo]) {
 
 pub(super) fn description(d: &RunDescription) {
     let run = &d.run;
-    println!("workflow id:  {}", run.workflow_id);
-    println!("run id:       {}", run.run_id);
-    println!("type:         {}", run.workflow_type);
-    println!("version:      {}", run.component);
-    println!("status:       {}", run.status);
-    println!("started:      {}", time(run.created_at_ms));
+    out!("workflow id:  {}", run.workflow_id);
+    out!("run id:       {}", run.run_id);
+    out!("type:         {}", run.workflow_type);
+    out!("version:      {}", run.component);
+    out!("status:       {}", run.status);
+    out!("started:      {}", time(run.created_at_ms));
     if let Some(closed) = run.closed_at_ms {
-        println!("closed:       {}", time(closed));
+        out!("closed:       {}", time(closed));
     }
     if let Some(outcome) = &run.outcome {
-        println!("outcome:      {outcome}");
+        out!("outcome:      {outcome}");
     }
     if let Some(parked) = &d.parked {
-        println!("parked:       {parked}");
+        out!("parked:       {parked}");
     }
     if d.waiting_for_memory {
-        println!("waiting:      for memory (the host's memory budget is in use by other runs)");
+        out!("waiting:      for memory (the host's memory budget is in use by other runs)");
     }
     for t in &d.pending_timers {
-        println!(
+        out!(
             "timer:        seq {} fires at {}",
             t.seq,
             time(t.fire_at_ms)
         );
     }
     for a in &d.pending_activities {
-        println!(
+        out!(
             "activity:     seq {} {} attempt {} (from {})",
             a.seq,
             a.name,
@@ -98,9 +100,10 @@ pub(super) fn description(d: &RunDescription) {
             time(a.next_attempt_at_ms)
         );
         if let Some(failure) = &a.last_failure {
-            println!(
+            out!(
                 "  last failure: {}: {}",
-                failure.error_type, failure.message
+                failure.error_type,
+                failure.message
             );
         }
     }
@@ -111,24 +114,35 @@ pub(super) fn history(run: &RunId, history: &[HistoryEvent], json: bool) -> Resu
         for event in history {
             let line =
                 serde_json::to_string(event).map_err(|e| Error::internal("encoding history", e))?;
-            println!("{line}");
+            out!("{line}");
         }
         return Ok(());
     }
-    println!("run {run}");
+    out!("run {run}");
     for event in history {
-        println!("{:>4}  {}  {}", event.id, time(event.time_ms), event.event);
+        out!("{:>4}  {}  {}", event.id, time(event.time_ms), event.event);
     }
     Ok(())
 }
 
+/// `value` as one line of JSON.
+pub(super) fn json(value: &impl serde::Serialize) -> Result<()> {
+    let text = serde_json::to_string(value).map_err(|e| Error::internal("encoding JSON", e))?;
+    out!("{text}");
+    Ok(())
+}
+
 pub(super) fn runs(page: &RunPage) {
-    println!(
+    out!(
         "{:<24}  {:<37}  {:<16}  {:<10}  {:<24}  CLOSED",
-        "WORKFLOW ID", "RUN ID", "TYPE", "STATUS", "STARTED"
+        "WORKFLOW ID",
+        "RUN ID",
+        "TYPE",
+        "STATUS",
+        "STARTED"
     );
     for run in &page.runs {
-        println!(
+        out!(
             "{:<24}  {:<37}  {:<16}  {:<10}  {:<24}  {}",
             run.workflow_id.as_str(),
             run.run_id.to_string(),
@@ -139,7 +153,7 @@ pub(super) fn runs(page: &RunPage) {
         );
     }
     if let Some(token) = &page.next_page_token {
-        println!("more: --page-token {token}");
+        out!("more: --page-token {token}");
     }
 }
 

@@ -34,7 +34,7 @@ pub struct Started {
 }
 
 /// A timer not yet fired.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct PendingTimer {
     /// Its sequence number.
     pub seq: u32,
@@ -43,7 +43,7 @@ pub struct PendingTimer {
 }
 
 /// An activity not yet resolved.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PendingActivity {
     /// Its sequence number.
     pub seq: u32,
@@ -58,7 +58,7 @@ pub struct PendingActivity {
 }
 
 /// A run's row with its pending work.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct RunDescription {
     /// The run.
     pub run: RunRecord,
