@@ -22,7 +22,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::client::{Client, ConnectOptions, DEFAULT_ADDRESS, ListRuns};
 use crate::error::{Error, Result};
 use crate::host::StartWorkflow;
-use crate::ids::{RequestId, WorkflowId};
+use crate::ids::{RequestId, RunId, WorkflowId};
 use crate::types::{IdConflictPolicy, IdReusePolicy, Outcome, Payload, RunStatus};
 
 pub use server::{ServerArgs, init_logs, serve};
@@ -151,6 +151,10 @@ enum WorkflowCommand {
     Describe {
         /// The workflow id.
         id: String,
+        /// A run of the workflow id (an earlier run of a reused id); by
+        /// default its latest.
+        #[arg(long, value_parser = parse_run_id)]
+        run_id: Option<RunId>,
         /// Print it as one JSON object.
         #[arg(long)]
         json: bool,
@@ -159,6 +163,9 @@ enum WorkflowCommand {
     Show {
         /// The workflow id.
         id: String,
+        /// A run of the workflow id; by default its latest.
+        #[arg(long, value_parser = parse_run_id)]
+        run_id: Option<RunId>,
         /// Print the events as JSON lines (the replayer's format).
         #[arg(long)]
         json: bool,
@@ -230,13 +237,14 @@ enum Status {
 pub fn main(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> ExitCode {
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
-        Err(err) => {
-            let _ = err.print();
-            return if err.use_stderr() {
-                ExitCode::from(2)
-            } else {
-                ExitCode::SUCCESS
-            };
+        Err(err) if err.use_stderr() => {
+            // Bad arguments are one line, like every other error.
+            eprintln!("{} (see --help)", one_line(&err.render().to_string()));
+            return ExitCode::from(2);
+        }
+        Err(help) => {
+            let _ = help.print();
+            return ExitCode::SUCCESS;
         }
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -422,15 +430,15 @@ async fn workflow(client: &Client, command: WorkflowCommand) -> Result<ExitCode>
                 }
             });
         }
-        WorkflowCommand::Describe { id, json } => {
-            let description = client.describe(&WorkflowId::new(&id)?).await?;
+        WorkflowCommand::Describe { id, run_id, json } => {
+            let description = client.describe_run(&WorkflowId::new(&id)?, run_id).await?;
             match json {
                 true => output::json(&description)?,
                 false => output::description(&description),
             }
         }
-        WorkflowCommand::Show { id, json } => {
-            let (run, history) = client.history(&WorkflowId::new(&id)?).await?;
+        WorkflowCommand::Show { id, run_id, json } => {
+            let (run, history) = client.history_run(&WorkflowId::new(&id)?, run_id).await?;
             output::history(&run, &history, json)?;
         }
         WorkflowCommand::List {
@@ -468,6 +476,22 @@ async fn workflow(client: &Client, command: WorkflowCommand) -> Result<ExitCode>
 }
 
 /// An input given as JSON text or `@file`; checked to be JSON.
+/// A clap error without its usage block, on one line.
+fn one_line(rendered: &str) -> String {
+    rendered
+        .lines()
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A `--run-id` argument.
+fn parse_run_id(id: &str) -> std::result::Result<RunId, String> {
+    id.parse().map_err(|e: Error| e.detail().to_string())
+}
+
 /// A `--request-id` argument.
 fn parse_request_id(id: &str) -> std::result::Result<RequestId, String> {
     RequestId::new(id).map_err(|e| e.detail().to_string())

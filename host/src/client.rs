@@ -378,11 +378,25 @@ impl Client {
     /// # Errors
     /// As the host's.
     pub async fn describe(&self, workflow_id: &WorkflowId) -> Result<RunDescription> {
+        self.describe_run(workflow_id, None).await
+    }
+
+    /// Describe run `run` of `workflow_id`, or its latest; see
+    /// [`crate::Host::describe_run`].
+    ///
+    /// # Errors
+    /// As the host's.
+    pub async fn describe_run(
+        &self,
+        workflow_id: &WorkflowId,
+        run: Option<RunId>,
+    ) -> Result<RunDescription> {
         let reply = self
             .workflows
             .clone()
             .describe_workflow(proto::DescribeWorkflowRequest {
                 workflow_id: workflow_id.to_string(),
+                run_id: run.map(|r| r.to_string()).unwrap_or_default(),
             })
             .await?
             .into_inner();
@@ -410,11 +424,25 @@ impl Client {
     /// # Errors
     /// As the host's.
     pub async fn history(&self, workflow_id: &WorkflowId) -> Result<(RunId, Vec<HistoryEvent>)> {
+        self.history_run(workflow_id, None).await
+    }
+
+    /// The history of run `run` of `workflow_id`, or of its latest run; see
+    /// [`crate::Host::history_run`].
+    ///
+    /// # Errors
+    /// As the host's.
+    pub async fn history_run(
+        &self,
+        workflow_id: &WorkflowId,
+        run: Option<RunId>,
+    ) -> Result<(RunId, Vec<HistoryEvent>)> {
         let reply = self
             .workflows
             .clone()
             .get_history(proto::GetHistoryRequest {
                 workflow_id: workflow_id.to_string(),
+                run_id: run.map(|r| r.to_string()).unwrap_or_default(),
             })
             .await?
             .into_inner();

@@ -424,3 +424,38 @@ fn describe_and_list_print_json_and_a_reader_that_goes_away_ends_the_cli_quietly
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn an_earlier_run_of_a_reused_id_is_reached_with_run_id() {
+    let server = Server::start();
+    server.ok(&["deploy", guests::KITCHEN_SINK]);
+    let run_of = |started: &str| started.split_whitespace().last().unwrap().to_string();
+    let first = run_of(&server.ok(&[
+        "workflow", "start", "timers", "--id", "again", "--input", "0",
+    ]));
+    server.ok(&["workflow", "result", "again"]);
+    let second = run_of(&server.ok(&[
+        "workflow", "start", "timers", "--id", "again", "--input", "5",
+    ]));
+    assert_ne!(first, second);
+    let described = server.ok(&["workflow", "describe", "again", "--run-id", &first]);
+    assert!(
+        described.contains(&format!("run id:       {first}")),
+        "{described}"
+    );
+    let latest = server.ok(&["workflow", "describe", "again"]);
+    assert!(
+        latest.contains(&format!("run id:       {second}")),
+        "{latest}"
+    );
+    let shown = server.ok(&["workflow", "show", "again", "--run-id", &first]);
+    assert_eq!(shown.lines().next(), Some(format!("run {first}").as_str()));
+    // Another workflow's run, and a malformed id, are one-line errors.
+    server.ok(&[
+        "workflow", "start", "timers", "--id", "other", "--input", "0",
+    ]);
+    let err = server.fails(&["workflow", "describe", "other", "--run-id", &first]);
+    assert!(err.contains("has no run"), "{err}");
+    let err = server.fails(&["workflow", "show", "again", "--run-id", "nonsense"]);
+    assert!(err.contains("--run-id"), "{err}");
+}

@@ -23,6 +23,14 @@ pub(crate) fn workflow_id(id: &str) -> Result<WorkflowId> {
     WorkflowId::new(id)
 }
 
+/// A run id from the wire; empty means none (the latest run).
+pub(crate) fn run_id(id: &str) -> Result<Option<RunId>> {
+    if id.is_empty() {
+        return Ok(None);
+    }
+    id.parse().map(Some)
+}
+
 /// A request id from the wire; empty means none.
 pub(crate) fn request_id(id: &str) -> Result<Option<RequestId>> {
     if id.is_empty() {

@@ -126,8 +126,10 @@ impl WorkflowService for Workflows {
         &self,
         request: Request<proto::DescribeWorkflowRequest>,
     ) -> Reply<proto::DescribeWorkflowResponse> {
-        let id = convert::workflow_id(&request.into_inner().workflow_id)?;
-        let description = self.host.describe(&id).await?;
+        let request = request.into_inner();
+        let id = convert::workflow_id(&request.workflow_id)?;
+        let run = convert::run_id(&request.run_id)?;
+        let description = self.host.describe_run(&id, run).await?;
         Ok(Response::new(convert::description_to_proto(description)))
     }
 
@@ -148,11 +150,12 @@ impl WorkflowService for Workflows {
         &self,
         request: Request<proto::GetHistoryRequest>,
     ) -> Reply<proto::GetHistoryResponse> {
-        let id = convert::workflow_id(&request.into_inner().workflow_id)?;
-        let run = self.host.describe(&id).await?.run;
-        let history = self.host.history(&id).await?;
+        let request = request.into_inner();
+        let id = convert::workflow_id(&request.workflow_id)?;
+        let run = convert::run_id(&request.run_id)?;
+        let (run, history) = self.host.history_run(&id, run).await?;
         Ok(Response::new(proto::GetHistoryResponse {
-            run_id: run.run_id.to_string(),
+            run_id: run.to_string(),
             events_json: convert::events_to_json(&history)?,
         }))
     }

@@ -5,7 +5,7 @@ use super::Host;
 use super::calls::{PendingActivity, PendingTimer, RunDescription};
 use crate::error::{Error, Result};
 use crate::history::{Event, HistoryEvent};
-use crate::ids::WorkflowId;
+use crate::ids::{RunId, WorkflowId};
 use crate::runtime::{QueryRequest, RunHandle, activation};
 use crate::store::{RunFilter, RunRecord};
 use crate::types::{Outcome, Payload};
@@ -105,7 +105,20 @@ impl Host {
     /// # Errors
     /// [`Error::NotFound`] if the workflow id has no run.
     pub async fn describe(&self, workflow_id: &WorkflowId) -> Result<RunDescription> {
-        let run = self.latest(workflow_id).await?;
+        self.describe_run(workflow_id, None).await
+    }
+
+    /// As [`Host::describe`], for run `run` of `workflow_id` (an earlier run
+    /// of a reused id) or, with `None`, the latest.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] if the workflow id has no such run.
+    pub async fn describe_run(
+        &self,
+        workflow_id: &WorkflowId,
+        run: Option<RunId>,
+    ) -> Result<RunDescription> {
+        let run = self.pick(workflow_id, run).await?;
         let (timers, tasks) = self.core.store.pending(run.run_id).await?;
         let (parked, waiting_for_memory) = self
             .core
@@ -170,8 +183,34 @@ impl Host {
     /// # Errors
     /// [`Error::NotFound`] if the workflow id has no run.
     pub async fn history(&self, workflow_id: &WorkflowId) -> Result<Vec<HistoryEvent>> {
-        let record = self.latest(workflow_id).await?;
-        Ok(self.core.store.history(record.run_id).await?)
+        Ok(self.history_run(workflow_id, None).await?.1)
+    }
+
+    /// The full history of run `run` of `workflow_id` or, with `None`, of
+    /// its latest run; with the run's id.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] if the workflow id has no such run.
+    pub async fn history_run(
+        &self,
+        workflow_id: &WorkflowId,
+        run: Option<RunId>,
+    ) -> Result<(RunId, Vec<HistoryEvent>)> {
+        let record = self.pick(workflow_id, run).await?;
+        Ok((record.run_id, self.core.store.history(record.run_id).await?))
+    }
+
+    /// Run `run` of `workflow_id`, or its latest run.
+    async fn pick(&self, workflow_id: &WorkflowId, run: Option<RunId>) -> Result<RunRecord> {
+        let Some(run) = run else {
+            return self.latest(workflow_id).await;
+        };
+        self.core
+            .store
+            .run(run)
+            .await?
+            .filter(|record| record.workflow_id == *workflow_id)
+            .ok_or_else(|| Error::NotFound(format!("workflow {workflow_id} has no run {run}")))
     }
 
     /// Why the open run of `workflow_id` is parked, if it is.
