@@ -4,6 +4,7 @@ mod api;
 mod boundaries;
 mod cli;
 mod crash;
+mod deployments;
 mod errors;
 mod examples;
 mod hostile;
@@ -25,6 +26,7 @@ fn every_guest_has_a_test() {
         "boundaries",
         "cli",
         "crash",
+        "deployments",
         "errors",
         "examples",
         "hostile",

@@ -1,0 +1,226 @@
+//! The `keel` command line's arguments, as clap parses them.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use super::ServerArgs;
+use crate::client::DEFAULT_ADDRESS;
+use crate::error::Error;
+use crate::ids::{RequestId, RunId};
+
+/// Durable workflows in WebAssembly.
+#[derive(Debug, Parser)]
+#[command(name = "keel", version, about)]
+pub(super) struct Cli {
+    /// Address of the host to talk to.
+    #[arg(long, global = true, env = "KEEL_SERVER", default_value = DEFAULT_ADDRESS)]
+    pub(super) server: String,
+    /// File holding the token for a host that requires one (or set
+    /// KEEL_TOKEN to the token itself).
+    #[arg(long, global = true, env = "KEEL_TOKEN_FILE")]
+    pub(super) token_file: Option<PathBuf>,
+    /// CA certificate (PEM) that signed the host's TLS certificate; set, the
+    /// CLI speaks TLS.
+    #[arg(long, global = true, env = "KEEL_TLS_CA")]
+    pub(super) tls_ca: Option<PathBuf>,
+    #[command(subcommand)]
+    pub(super) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum Command {
+    /// Run a host with the embedded SQLite store and serve the gRPC API.
+    Server(ServerArgs),
+    /// Validate a component, store it and make it the current version of the
+    /// workflow types it serves.
+    Deploy {
+        /// The component (`.wasm`, built for wasm32-wasip2).
+        component: PathBuf,
+    },
+    /// Start and talk to workflows.
+    #[command(subcommand)]
+    Workflow(WorkflowCommand),
+    /// List deployed versions and choose the current one.
+    #[command(subcommand)]
+    Deployment(DeploymentCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum WorkflowCommand {
+    /// Start a run of a workflow type.
+    Start {
+        /// The workflow type.
+        workflow_type: String,
+        /// The workflow id (at most one open run per id).
+        #[arg(long)]
+        id: String,
+        /// The input: JSON text, or @file.json.
+        #[arg(long)]
+        input: Option<String>,
+        /// What to do if the id's latest run is closed.
+        #[arg(long, value_enum, default_value_t = ReusePolicy::AllowDuplicate)]
+        id_reuse_policy: ReusePolicy,
+        /// What to do if the id has an open run.
+        #[arg(long, value_enum, default_value_t = ConflictPolicy::Fail)]
+        id_conflict_policy: ConflictPolicy,
+        /// Signal-with-start: send this signal, starting the run if none is open.
+        #[arg(long)]
+        signal: Option<String>,
+        /// The signal's input: JSON text, or @file.json.
+        #[arg(long, requires = "signal")]
+        signal_input: Option<String>,
+        /// Your id for this request: retrying a command with the same id
+        /// applies it once (the CLI retries a lost answer by itself).
+        #[arg(long, value_parser = parse_request_id)]
+        request_id: Option<RequestId>,
+    },
+    /// Send a signal to the open run.
+    Signal {
+        /// The workflow id.
+        id: String,
+        /// The signal's name.
+        name: String,
+        /// The signal's input: JSON text, or @file.json.
+        #[arg(long)]
+        input: Option<String>,
+        /// Your id for this request: retrying a command with the same id
+        /// applies it once (the CLI retries a lost answer by itself).
+        #[arg(long, value_parser = parse_request_id)]
+        request_id: Option<RequestId>,
+    },
+    /// Ask the latest run a read-only query and print the answer.
+    Query {
+        /// The workflow id.
+        id: String,
+        /// The query's name.
+        name: String,
+        /// The query's input: JSON text, or @file.json.
+        #[arg(long)]
+        input: Option<String>,
+    },
+    /// Ask the open run to cancel (the workflow decides what that means).
+    Cancel {
+        /// The workflow id.
+        id: String,
+        /// Why.
+        #[arg(long, default_value = "cancelled from the command line")]
+        reason: String,
+        /// Your id for this request: retrying a command with the same id
+        /// applies it once (the CLI retries a lost answer by itself).
+        #[arg(long, value_parser = parse_request_id)]
+        request_id: Option<RequestId>,
+    },
+    /// Stop the open run by force.
+    Terminate {
+        /// The workflow id.
+        id: String,
+        /// Why.
+        #[arg(long, default_value = "terminated from the command line")]
+        reason: String,
+        /// Your id for this request: retrying a command with the same id
+        /// applies it once (the CLI retries a lost answer by itself).
+        #[arg(long, value_parser = parse_request_id)]
+        request_id: Option<RequestId>,
+    },
+    /// Wait for the latest run to close; print its result (exit 1 unless it
+    /// completed).
+    Result {
+        /// The workflow id.
+        id: String,
+    },
+    /// Status, version, times and pending work of the latest run.
+    Describe {
+        /// The workflow id.
+        id: String,
+        /// A run of the workflow id (an earlier run of a reused id); by
+        /// default its latest.
+        #[arg(long, value_parser = parse_run_id)]
+        run_id: Option<RunId>,
+        /// Print it as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The latest run's history, one event a line.
+    Show {
+        /// The workflow id.
+        id: String,
+        /// A run of the workflow id; by default its latest.
+        #[arg(long, value_parser = parse_run_id)]
+        run_id: Option<RunId>,
+        /// Print the events as JSON lines (the replayer's format).
+        #[arg(long)]
+        json: bool,
+    },
+    /// List runs, newest first.
+    List {
+        /// Only this workflow type.
+        #[arg(long = "type")]
+        workflow_type: Option<String>,
+        /// Only this status.
+        #[arg(long, value_enum)]
+        status: Option<Status>,
+        /// Only runs started at or after this time (RFC 3339, or ms since the epoch).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only runs started before this time.
+        #[arg(long)]
+        until: Option<String>,
+        /// Runs per page.
+        #[arg(long, default_value_t = 50)]
+        page_size: u32,
+        /// The token printed at the end of the previous page.
+        #[arg(long, default_value = "")]
+        page_token: String,
+        /// Print the page as one JSON object (`runs`, `next_page_token`).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum DeploymentCommand {
+    /// Every deployed component and the types it is current for.
+    List,
+    /// Make an earlier (or any deployed) component the current version of a
+    /// workflow type for new runs.
+    Rollback {
+        /// The workflow type.
+        workflow_type: String,
+        /// The component id (sha256:…), as `keel deployment list` shows it.
+        component: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(super) enum ReusePolicy {
+    AllowDuplicate,
+    AllowDuplicateFailedOnly,
+    RejectDuplicate,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(super) enum ConflictPolicy {
+    Fail,
+    UseExisting,
+    TerminateExisting,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(super) enum Status {
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
+    Terminated,
+}
+
+/// A `--run-id` argument.
+pub(super) fn parse_run_id(id: &str) -> std::result::Result<RunId, String> {
+    id.parse().map_err(|e: Error| e.detail().to_string())
+}
+
+/// A `--request-id` argument.
+pub(super) fn parse_request_id(id: &str) -> std::result::Result<RequestId, String> {
+    RequestId::new(id).map_err(|e| e.detail().to_string())
+}
