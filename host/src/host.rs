@@ -14,8 +14,8 @@ use checks::check_signal;
 
 pub use builder::{HostBuilder, HostConfig};
 pub use calls::{
-    Deployment, DeploymentInfo, PendingActivity, PendingTimer, RunDescription, StartWorkflow,
-    Started,
+    Deployment, DeploymentInfo, Parked, PendingActivity, PendingTimer, RunDescription,
+    StartWorkflow, Started,
 };
 
 use std::sync::Arc;

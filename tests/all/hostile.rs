@@ -5,7 +5,7 @@
 //! it.
 
 use keel_host::history::Event;
-use keel_host::{Error, Payload, RunStatus, StartWorkflow, WorkflowId};
+use keel_host::{Error, Parked, Payload, RunStatus, StartWorkflow, WorkflowId};
 use keel_tests::{TestHost, eventually, guests, id, open, test_config};
 use serde_json::json;
 
@@ -122,7 +122,10 @@ async fn a_run_whose_history_cannot_be_read_is_parked_and_the_host_serves_the_re
     let parked = host
         .parked(&id("damaged"))
         .expect("the damaged run is parked");
-    assert!(parked.contains("KEEL-UNREADABLE"), "{parked}");
+    assert!(
+        matches!(&parked, Parked::Unreadable { message } if message.contains("KEEL-UNREADABLE")),
+        "{parked}"
+    );
     let healthy = id("healthy");
     host.signal(&healthy, "add", Payload::json("x").unwrap())
         .await

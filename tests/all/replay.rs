@@ -3,8 +3,8 @@
 //! non-determinism (by the replayer and by a host, which parks the run).
 
 use keel_host::history::Event;
-use keel_host::{Outcome, Payload, ReplayError, Replayer, RunStatus, StartWorkflow};
-use keel_tests::{TestHost, eventually, guests, id, open, test_config};
+use keel_host::{Outcome, Parked, Payload, ReplayError, Replayer, RunStatus, StartWorkflow};
+use keel_tests::{TestHost, eventually, guests, id, open, serve, test_config};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -148,9 +148,19 @@ async fn a_host_parks_a_non_deterministic_run_without_losing_it() {
     eventually("the run is parked", || async { host.parked(&wf).is_some() }).await;
     let parked = host.parked(&wf).unwrap();
     assert!(
-        parked.contains("KEEL-ND001") && parked.contains("event 2"),
+        parked
+            .to_string()
+            .starts_with("KEEL-ND001 non-determinism at event 2"),
         "{parked}"
     );
+    // Over the API, `describe` says where replay diverged, typed.
+    let (client, _stop) = serve(&host).await;
+    let Some(Parked::NonDeterminism(nd)) = client.describe(&wf).await.unwrap().parked else {
+        panic!("describe does not say the run is parked for non-determinism");
+    };
+    assert_eq!(nd.event_id, 2);
+    assert!(nd.recorded.starts_with("TimerStarted"), "{nd:?}");
+    assert!(nd.now.starts_with("ActivityScheduled"), "{nd:?}");
     assert_eq!(
         host.describe(&wf).await.unwrap().run.status,
         RunStatus::Running

@@ -3,8 +3,10 @@
 
 use super::proto;
 use crate::error::{Error, Result};
-use crate::history::HistoryEvent;
-use crate::host::{DeploymentInfo, PendingActivity, PendingTimer, RunDescription, StartWorkflow};
+use crate::history::{HistoryEvent, NonDeterminism};
+use crate::host::{
+    DeploymentInfo, Parked, PendingActivity, PendingTimer, RunDescription, StartWorkflow,
+};
 use crate::ids::{RequestId, RunId, WorkflowId};
 use crate::store::{ComponentSummary, RunRecord, WorkflowTypeInfo};
 use crate::types::{Failure, IdConflictPolicy, IdReusePolicy, Outcome, Payload, RunStatus};
@@ -208,7 +210,15 @@ pub(crate) fn description_to_proto(d: RunDescription) -> proto::DescribeWorkflow
                 last_failure: a.last_failure.map(failure_to_proto),
             })
             .collect(),
-        parked: d.parked,
+        parked: d.parked.as_ref().map(ToString::to_string),
+        nondeterminism: match d.parked {
+            Some(Parked::NonDeterminism(nd)) => Some(proto::NonDeterminism {
+                event_id: nd.event_id,
+                recorded: nd.recorded,
+                now: nd.now,
+            }),
+            _ => None,
+        },
         waiting_for_memory: d.waiting_for_memory,
     }
 }
@@ -285,7 +295,15 @@ pub(crate) fn description_from_proto(d: proto::DescribeWorkflowResponse) -> Resu
                 last_failure: a.last_failure.map(failure_from_proto),
             })
             .collect(),
-        parked: d.parked,
+        parked: match (d.nondeterminism, d.parked) {
+            (Some(nd), _) => Some(Parked::NonDeterminism(NonDeterminism {
+                event_id: nd.event_id,
+                recorded: nd.recorded,
+                now: nd.now,
+            })),
+            (None, Some(message)) => Some(Parked::Unreadable { message }),
+            (None, None) => None,
+        },
         waiting_for_memory: d.waiting_for_memory,
     })
 }

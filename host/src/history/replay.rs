@@ -53,7 +53,7 @@ pub fn split_activations(history: &[HistoryEvent]) -> (Vec<RecordedActivation>, 
 
 /// Replay found that the code no longer does what history recorded
 /// (`KEEL-ND001`). The run is parked until a fixed version is deployed.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct NonDeterminism {
     /// The history event where code and history part, or the boundary of the
     /// activation where the code issued more than history holds.

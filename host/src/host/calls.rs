@@ -2,6 +2,7 @@
 //! descriptions of runs and deployments.
 
 use crate::error::Result;
+use crate::history::NonDeterminism;
 use crate::ids::{ComponentId, RequestId, RunId, WorkflowId};
 use crate::store::{ComponentSummary, RunRecord, WorkflowTypeInfo};
 use crate::types::{Failure, IdConflictPolicy, IdReusePolicy, Payload};
@@ -57,6 +58,30 @@ pub struct PendingActivity {
     pub last_failure: Option<Failure>,
 }
 
+/// Why a run is parked: it keeps its inputs and waits until a version that
+/// replays its history is deployed, or it is terminated.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum Parked {
+    /// Replay found that the code no longer does what history recorded:
+    /// where, what history holds and what the code did.
+    NonDeterminism(NonDeterminism),
+    /// The run's history cannot be read (a damaged store).
+    Unreadable {
+        /// What is wrong, and what to do.
+        message: String,
+    },
+}
+
+impl std::fmt::Display for Parked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Parked::NonDeterminism(nd) => nd.fmt(f),
+            Parked::Unreadable { message } => f.write_str(message),
+        }
+    }
+}
+
 /// A run's row with its pending work.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct RunDescription {
@@ -67,7 +92,7 @@ pub struct RunDescription {
     /// Activities not yet resolved.
     pub pending_activities: Vec<PendingActivity>,
     /// Why the run is parked, if it is.
-    pub parked: Option<String>,
+    pub parked: Option<Parked>,
     /// The run waits for the host's memory budget (spent by other runs) to
     /// have room for its instance.
     pub waiting_for_memory: bool,

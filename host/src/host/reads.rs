@@ -2,7 +2,7 @@
 //! results, descriptions, lists and histories.
 
 use super::Host;
-use super::calls::{PendingActivity, PendingTimer, RunDescription};
+use super::calls::{Parked, PendingActivity, PendingTimer, RunDescription};
 use crate::error::{Error, Result};
 use crate::history::{Event, HistoryEvent};
 use crate::ids::{RunId, WorkflowId};
@@ -214,7 +214,7 @@ impl Host {
     }
 
     /// Why the open run of `workflow_id` is parked, if it is.
-    pub fn parked(&self, workflow_id: &WorkflowId) -> Option<String> {
+    pub fn parked(&self, workflow_id: &WorkflowId) -> Option<Parked> {
         self.core.open_run(workflow_id)?.mailbox().parked.clone()
     }
 }

@@ -9,6 +9,7 @@ use super::activation::{RebuildError, requeue, wake};
 use super::memory::note_refusal;
 use super::recording::finish;
 use crate::history::{Event, HistoryEvent, NonDeterminism, RunMachine, WorkflowTaskFailed};
+use crate::host::Parked;
 use crate::runtime::{Core, RunHandle};
 use crate::store::{Batch, Check, Op, StoreError};
 use crate::types::{Failure, Outcome};
@@ -163,5 +164,5 @@ pub(super) async fn park(
     // Recorded first, so that whoever sees the run parked finds the reason
     // in its history too.
     record_task_failure(core, run, NonDeterminism::CODE, &message).await;
-    run.mailbox().parked = Some(message);
+    run.mailbox().parked = Some(Parked::NonDeterminism(nd));
 }

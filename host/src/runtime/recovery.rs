@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use crate::error::Result;
 use crate::history::{Event, split_activations};
+use crate::host::Parked;
 use crate::runtime::{Core, RunHandle, activation};
 use crate::store::RunRecord;
 use crate::worker::dispatch::dispatch;
@@ -30,7 +31,7 @@ fn park_unreadable(core: &Arc<Core>, record: RunRecord, reason: &str) {
         record.created_at_ms,
         0,
     );
-    handle.mailbox().parked = Some(message);
+    handle.mailbox().parked = Some(Parked::Unreadable { message });
     core.insert_run(handle);
 }
 

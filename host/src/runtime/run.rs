@@ -10,6 +10,7 @@ use tokio::sync::{oneshot, watch};
 use crate::engine::WorkflowInstance;
 use crate::error::Result;
 use crate::history::{HistoryEvent, RunMachine};
+use crate::host::Parked;
 use crate::ids::{ComponentId, RunId, WorkflowId};
 use crate::types::{Outcome, Payload};
 
@@ -33,7 +34,7 @@ pub(crate) struct Mailbox {
     /// Consecutive failed workflow tasks, for the backoff.
     pub(crate) task_failures: u32,
     /// Why the run is parked (non-determinism), if it is.
-    pub(crate) parked: Option<String>,
+    pub(crate) parked: Option<Parked>,
     /// The run waits for the host's memory budget to have room for its
     /// instance.
     pub(crate) waiting_for_memory: bool,
