@@ -16,6 +16,7 @@ const GUESTS: &[&str] = &[
     "guest-probes",
     "guest-bad-names",
     "guest-slow-describe",
+    "guest-no-export",
 ];
 
 fn main() -> anyhow::Result<()> {

@@ -142,6 +142,9 @@ async fn bytes_that_are_not_a_component_are_rejected() {
         matches!(&err, Error::ComponentRejected(m) if m.contains("a core WebAssembly module")),
         "{err}"
     );
+    // A workflow crate that never lists its workflows.
+    let err = t.deploy(guests::NO_EXPORT).await.unwrap_err().to_string();
+    assert!(err.contains("keel_sdk::workflows!(…)"), "{err}");
     // A host build deployed by mistake.
     let native = b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0".to_vec();
     let err = t.host.deploy(native).await.unwrap_err();

@@ -54,7 +54,9 @@ impl LoadedComponent {
             .map_err(|e| reject("it cannot be linked", e))?;
         let pre = BindingsPre::new(instance_pre).map_err(|e| {
             reject(
-                "it does not export keel:workflow/guest@0.1.0 (build it with keel-sdk)",
+                "it does not export keel:workflow/guest@0.1.0: list the crate's workflows \
+                 with keel_sdk::workflows!(…) in its lib.rs (and build it as a cdylib for \
+                 wasm32-wasip2)",
                 e,
             )
         })?;
