@@ -46,9 +46,7 @@ impl std::fmt::Display for RebuildError {
 pub(crate) fn wake(core: &Arc<Core>, run: &Arc<RunHandle>) {
     {
         let mut mailbox = run.mailbox();
-        let has_work = !mailbox.queries.is_empty()
-            || (!mailbox.inputs.is_empty() && !mailbox.backing_off && mailbox.parked.is_none());
-        if mailbox.driving || !has_work {
+        if mailbox.driving || !mailbox.has_work() {
             return;
         }
         mailbox.driving = true;
@@ -60,16 +58,7 @@ async fn drive(core: Arc<Core>, run: Arc<RunHandle>) {
     loop {
         let (inputs, queries) = {
             let mut mailbox = run.mailbox();
-            let mut inputs = if mailbox.backing_off || mailbox.parked.is_some() {
-                Vec::new()
-            } else {
-                std::mem::take(&mut mailbox.inputs)
-            };
-            // Commits finish in id order but their inputs may be pushed in
-            // another: deliver them as history records them.
-            inputs.sort_by_key(|e| e.id);
-            mailbox.saw(inputs.iter().map(|e| e.id));
-            let queries = std::mem::take(&mut mailbox.queries);
+            let (inputs, queries) = mailbox.take_work();
             if core.shutdown.is_cancelled() {
                 // Stopping: what is undelivered stays in the store.
                 mailbox.driving = false;

@@ -49,6 +49,31 @@ pub(crate) struct Mailbox {
 }
 
 impl Mailbox {
+    /// Inputs may be delivered: the run is neither waiting out a failed
+    /// task's backoff nor parked.
+    fn deliverable(&self) -> bool {
+        !self.backing_off && self.parked.is_none()
+    }
+
+    /// The actor has something to do: a query, or inputs it may deliver.
+    pub(crate) fn has_work(&self) -> bool {
+        !self.queries.is_empty() || (!self.inputs.is_empty() && self.deliverable())
+    }
+
+    /// Take what the actor does next: the inputs it may deliver, in the
+    /// order history records them (commits finish in id order but their
+    /// inputs may be pushed in another), marked seen; and the queries.
+    pub(crate) fn take_work(&mut self) -> (Vec<HistoryEvent>, Vec<QueryRequest>) {
+        let mut inputs = if self.deliverable() {
+            std::mem::take(&mut self.inputs)
+        } else {
+            Vec::new()
+        };
+        inputs.sort_by_key(|e| e.id);
+        self.saw(inputs.iter().map(|e| e.id));
+        (inputs, std::mem::take(&mut self.queries))
+    }
+
     /// The actor has seen the events `ids`.
     pub(crate) fn saw(&mut self, ids: impl IntoIterator<Item = u64>) {
         for id in ids {
