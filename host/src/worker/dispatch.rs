@@ -198,9 +198,9 @@ async fn attempt(
     let start_to_close = task.options.start_to_close_ms;
     let schedule_left = deadline.map(|d| d.saturating_sub(now));
     let (limit, timeout) = match (start_to_close, schedule_left) {
-        (Some(a), Some(b)) if b < a => (Some(b), "ScheduleToCloseTimeout"),
-        (None, Some(b)) => (Some(b), "ScheduleToCloseTimeout"),
-        (a, _) => (a, "StartToCloseTimeout"),
+        (Some(a), Some(b)) if b < a => (Some(b), Timeout::ScheduleToClose),
+        (None, Some(b)) => (Some(b), Timeout::ScheduleToClose),
+        (a, _) => (a, Timeout::StartToClose),
     };
     let expired = async {
         match limit {
@@ -223,13 +223,33 @@ async fn attempt(
     };
     tokio::select! {
         result = run => result,
-        () = expired => Err(ActivityError {
-            non_retryable: timeout == "ScheduleToCloseTimeout",
-            ..ActivityError::retryable(timeout, format!("activity '{}' timed out", task.name))
-        }),
-        () = silent => Err(ActivityError::retryable(
-            "HeartbeatTimeout",
-            format!("activity '{}' did not heartbeat in time", task.name),
-        )),
+        () = expired => Err(timeout.error(&task.name)),
+        () = silent => Err(Timeout::Heartbeat.error(&task.name)),
+    }
+}
+
+/// Which of an activity's timeouts ended an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Timeout {
+    /// The attempt ran past start-to-close: retried.
+    StartToClose,
+    /// The activity ran past schedule-to-close: no attempt is left.
+    ScheduleToClose,
+    /// The attempt went silent past its heartbeat timeout: retried.
+    Heartbeat,
+}
+
+impl Timeout {
+    /// The failure the attempt ends with; its type is Temporal's name.
+    fn error(self, activity: &str) -> ActivityError {
+        let (error_type, what) = match self {
+            Timeout::StartToClose => ("StartToCloseTimeout", "timed out"),
+            Timeout::ScheduleToClose => ("ScheduleToCloseTimeout", "timed out"),
+            Timeout::Heartbeat => ("HeartbeatTimeout", "did not heartbeat in time"),
+        };
+        ActivityError {
+            non_retryable: self == Timeout::ScheduleToClose,
+            ..ActivityError::retryable(error_type, format!("activity '{activity}' {what}"))
+        }
     }
 }
