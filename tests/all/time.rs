@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use keel_host::clock::ManualClock;
 use keel_host::{StartWorkflow, WorkflowId};
 use keel_tests::{TestHost, eventually, guests, id};
 use serde_json::json;
@@ -64,4 +65,66 @@ async fn activity_retries_wait_on_the_hosts_clock() {
     clock.advance(Duration::from_millis(20));
     let echoed: String = t.host.result(&wf).await.unwrap().into_result().unwrap();
     assert!(echoed.contains('x'), "{echoed}");
+}
+
+/// Move the clock `step` at a time until `wf` closes; its result.
+async fn advance_until_closed(t: &TestHost, clock: &ManualClock, wf: &WorkflowId) -> String {
+    for _ in 0..200 {
+        clock.advance(Duration::from_secs(1));
+        if let Ok(outcome) =
+            tokio::time::timeout(Duration::from_millis(50), t.host.result(wf)).await
+        {
+            return outcome.unwrap().into_result().unwrap();
+        }
+    }
+    panic!("{wf} did not close within 200 s of the host's clock");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn activity_timeouts_end_attempts_on_the_hosts_clock() {
+    let (t, clock) = TestHost::with_manual_clock().await.unwrap();
+    t.deploy(guests::PROBES).await.unwrap();
+    let hour = 3_600_000;
+    let cases = [
+        // Two attempts, each cut at 5 s, then the run sees the timeout.
+        (
+            "start-to-close",
+            json!({"slow_ms": hour, "start_to_close_ms": 5_000, "max_attempts": 2}),
+            "failed: StartToCloseTimeout",
+            2,
+        ),
+        // Silent past its heartbeat timeout.
+        (
+            "heartbeat",
+            json!({"slow_ms": hour, "start_to_close_ms": hour, "heartbeat_ms": 2_000, "max_attempts": 1}),
+            "failed: HeartbeatTimeout",
+            1,
+        ),
+        // Past schedule-to-close no attempt is left, whatever the policy.
+        (
+            "schedule-to-close",
+            json!({"slow_ms": hour, "start_to_close_ms": 60_000, "schedule_to_close_ms": 3_000}),
+            "failed: ScheduleToCloseTimeout",
+            1,
+        ),
+    ];
+    for (wf, input, expected, attempts) in cases {
+        t.host
+            .start(StartWorkflow::new(wf, "timeouts", &input).unwrap())
+            .await
+            .unwrap();
+        let wf = id(wf);
+        assert_eq!(advance_until_closed(&t, &clock, &wf).await, expected);
+        let failed = t
+            .host
+            .history(&wf)
+            .await
+            .unwrap()
+            .into_iter()
+            .find_map(|e| match e.event {
+                keel_host::history::Event::ActivityFailed(f) => Some(f.attempt),
+                _ => None,
+            });
+        assert_eq!(failed, Some(attempts), "{wf}: attempts");
+    }
 }

@@ -261,6 +261,61 @@ impl Workflow for SlowActivity {
     }
 }
 
+/// Input of `timeouts`: the `slow` activity's run time and options.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Timeouts {
+    /// How long `slow` runs, ms.
+    pub slow_ms: u64,
+    /// Start-to-close, ms (0: none).
+    pub start_to_close_ms: u64,
+    /// Schedule-to-close, ms (0: none).
+    pub schedule_to_close_ms: u64,
+    /// Heartbeat timeout, ms (0: none).
+    pub heartbeat_ms: u64,
+    /// The retry policy's maximum attempts (0: unlimited).
+    pub max_attempts: u32,
+}
+
+/// `timeouts`: runs `slow` with the input's timeouts and returns
+/// `"ok"` or `"failed: {error type}"`.
+#[derive(Default)]
+pub struct TimeoutsWorkflow;
+
+impl Workflow for TimeoutsWorkflow {
+    const NAME: &'static str = "timeouts";
+    type Input = Timeouts;
+    type Output = String;
+
+    async fn run(ctx: WorkflowContext<Self>, input: Timeouts) -> Result<String> {
+        let ms = Duration::from_millis;
+        let mut options = ActivityOptions::default().retry(RetryPolicy {
+            initial_interval: ms(10),
+            maximum_attempts: input.max_attempts,
+            ..RetryPolicy::default()
+        });
+        if input.start_to_close_ms > 0 {
+            options = options.start_to_close(ms(input.start_to_close_ms));
+        }
+        if input.schedule_to_close_ms > 0 {
+            options = options.schedule_to_close(ms(input.schedule_to_close_ms));
+        }
+        if input.heartbeat_ms > 0 {
+            options = options.heartbeat(ms(input.heartbeat_ms));
+        }
+        Ok(
+            match ctx
+                .activity::<_, u64>("slow", &input.slow_ms, options)
+                .await
+            {
+                Ok(_) => "ok".into(),
+                Err(Error::ActivityFailed { error_type, .. }) => format!("failed: {error_type}"),
+                Err(other) => return Err(other),
+            },
+        )
+    }
+}
+
 /// `log-flood`: writes the input's number of lines through `ctx.log` and
 /// as many to stdout, in one activation, then returns the number.
 #[derive(Default)]
@@ -316,6 +371,7 @@ impl Workflow for ResourceHog {
 }
 
 keel_sdk::workflows!(
+    TimeoutsWorkflow,
     ResourceHog,
     ThreadSleep,
     BadRetry,
