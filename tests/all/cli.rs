@@ -44,6 +44,11 @@ impl Server {
     /// A server with `args` besides its store, on a free loopback port
     /// unless `args` say where.
     pub(crate) fn start_with_args(args: &[&str], stderr: Stdio) -> Self {
+        Self::start_with_env(args, &[], stderr)
+    }
+
+    /// As [`Server::start_with_args`], with `env` set for the server.
+    pub(crate) fn start_with_env(args: &[&str], env: &[(&str, &str)], stderr: Stdio) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("keel.db");
         let listen: &[&str] = if args.contains(&"--listen") {
@@ -55,6 +60,7 @@ impl Server {
             .args(["--db", db.to_str().unwrap()])
             .args(listen)
             .args(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
@@ -458,4 +464,22 @@ fn an_earlier_run_of_a_reused_id_is_reached_with_run_id() {
     assert!(err.contains("has no run"), "{err}");
     let err = server.fails(&["workflow", "show", "again", "--run-id", "nonsense"]);
     assert!(err.contains("--run-id"), "{err}");
+}
+
+#[test]
+fn rust_log_keel_debug_shows_the_engine_at_work() {
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let server = Server::start_with_env(
+        &[],
+        &[("RUST_LOG", "keel=debug")],
+        Stdio::from(log.reopen().unwrap()),
+    );
+    server.ok(&["deploy", guests::KITCHEN_SINK]);
+    server.ok(&["workflow", "start", "timers", "--id", "t", "--input", "5"]);
+    server.ok(&["workflow", "result", "t"]);
+    drop(server);
+    let text = std::fs::read_to_string(log.path()).unwrap();
+    for step in ["activation recorded", "timer due", "deployed"] {
+        assert!(text.contains(step), "no {step:?} in the debug log:\n{text}");
+    }
 }

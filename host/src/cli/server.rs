@@ -114,6 +114,7 @@ pub fn init_logs() {
 /// The store cannot be opened, a component is rejected, the address cannot
 /// be bound.
 pub async fn serve(args: ServerArgs, activities: Activities, components: &[&[u8]]) -> Result<()> {
+    init_logs();
     let options = args.serve_options()?;
     let mut config = HostConfig {
         blocking_threads: args.blocking_threads,

@@ -166,7 +166,13 @@ impl Ready {
         match self {
             Ready::Live(live) => Ok(live),
             Ready::Rebuild { component, history } => {
-                replay(wasm, component, facts, &history).map(|(live, _)| live)
+                let run_id = facts.run_id.clone();
+                let rebuilt = replay(wasm, component, facts, &history).map(|(live, _)| live);
+                tracing::debug!(
+                    %run_id, events = history.len(), ok = rebuilt.is_ok(),
+                    "instance rebuilt by replay"
+                );
+                rebuilt
             }
         }
     }

@@ -139,6 +139,11 @@ pub(crate) fn committed(
         tracing::debug!(run_id = %run.id, "run closed while it was activated; no effects");
         return;
     }
+    tracing::debug!(
+        workflow_id = %run.workflow_id, run_id = %run.id,
+        consumed = consumed.len(), produced = ?produced.iter().map(Event::kind).collect::<Vec<_>>(),
+        closed = outcome.is_some(), "activation recorded"
+    );
     {
         let mut mailbox = run.mailbox();
         mailbox.task_failures = 0;

@@ -135,6 +135,10 @@ async fn run_task(core: &Arc<Core>, mut task: ActivityTask, token: CancellationT
 /// Store the activity's outcome (unless it was resolved otherwise meanwhile)
 /// and deliver it.
 async fn record(core: &Arc<Core>, task: &ActivityTask, event: Event) {
+    tracing::debug!(
+        workflow_id = %task.workflow_id, run_id = %task.run_id, activity = %task.name,
+        attempt = task.attempt, outcome = event.kind(), "activity resolved"
+    );
     loop {
         let batch = Batch::default()
             .check(Check::TaskPending(task.run_id, task.seq))

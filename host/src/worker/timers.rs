@@ -143,6 +143,7 @@ async fn run(
 
 async fn fire(core: Arc<Core>, run_id: RunId, seq: u32) {
     let now = core.clock.now_ms();
+    tracing::debug!(%run_id, seq, "timer due");
     let batch = Batch::default()
         .check(Check::TimerPending(run_id, seq))
         .op(Op::DeleteTimer(run_id, seq))
