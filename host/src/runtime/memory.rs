@@ -14,9 +14,12 @@ const RECHECK: Duration = Duration::from_millis(100);
 /// Return true once the budget has room for `run`'s instance (at once if
 /// the instance is cached), false if the host stops first.
 pub(crate) async fn wait_for_memory(core: &Core, run: &RunHandle) -> bool {
+    if run.is_live() {
+        return true;
+    }
     let budget = core.wasm.memory();
     let needed = run.mailbox().memory_needed.max(INSTANCE_ROOM);
-    if run.is_live() || budget.has_room(needed) {
+    if budget.has_room(needed) {
         return true;
     }
     run.mailbox().waiting_for_memory = true;

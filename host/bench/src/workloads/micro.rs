@@ -7,11 +7,11 @@ use keel_host::history::{Event, HistoryEvent};
 use keel_host::{Host, Replayer, StartWorkflow, WorkflowId};
 use serde_json::json;
 
-use super::{FAN_OUT, KITCHEN_SINK, Scale, Table};
+use super::{KITCHEN_SINK, Scale, Table};
 use crate::hosts::bench_host;
 use crate::measure::{Samples, now, rss};
 
-/// The history of a `sequence` run of `n` steps: one activation per
+/// The history of a closed `sequence` run of `n` steps: one activation per
 /// activity, as a long-running workflow has.
 async fn sequence_history(
     host: &Host,
@@ -27,28 +27,12 @@ async fn sequence_history(
     Ok((run, host.history(&workflow_id).await?))
 }
 
-/// A closed run's history from a fan-out of `n` activities.
-async fn fan_out_history(
-    host: &Host,
-    n: usize,
-) -> anyhow::Result<(keel_host::RunId, Vec<HistoryEvent>)> {
-    let id = format!("history-{n}");
-    let run = host
-        .start(StartWorkflow::new(&id, "fan-out", &n)?)
-        .await?
-        .run_id;
-    let workflow_id = WorkflowId::new(id)?;
-    host.result(&workflow_id).await?;
-    Ok((run, host.history(&workflow_id).await?))
-}
-
 pub(super) async fn micro(scale: &Scale, table: &mut Table<'_>) -> anyhow::Result<()> {
-    let bench = bench_host(&[FAN_OUT, KITCHEN_SINK], scale.cached_instances + 50).await?;
-    let replayer = Arc::new(Replayer::new(&std::fs::read(FAN_OUT)?)?);
-    let sequence_replayer = Arc::new(Replayer::new(&std::fs::read(KITCHEN_SINK)?)?);
+    let bench = bench_host(&[KITCHEN_SINK], scale.cached_instances + 50).await?;
+    let replayer = Arc::new(Replayer::new(&std::fs::read(KITCHEN_SINK)?)?);
 
     // Instantiation: replaying a history that has only started the run.
-    let (run, history) = fan_out_history(&bench.host, 1).await?;
+    let (run, history) = sequence_history(&bench.host, 1).await?;
     let started: Vec<HistoryEvent> = history.iter().take(1).cloned().collect();
     let mut samples = Samples::default();
     for _ in 0..200 {
@@ -80,7 +64,7 @@ pub(super) async fn micro(scale: &Scale, table: &mut Table<'_>) -> anyhow::Resul
             .count();
         let mut samples = Samples::default();
         for _ in 0..7 {
-            let (replayer, history) = (sequence_replayer.clone(), history.clone());
+            let (replayer, history) = (replayer.clone(), history.clone());
             let (result, elapsed) = tokio::task::spawn_blocking(move || {
                 let at = now();
                 let result = replayer.replay(run, &history);

@@ -15,11 +15,8 @@ use crate::types::{IdReusePolicy, Payload};
 /// its operations, then the checks on what they left. Returns the events
 /// it appended, with their ids.
 pub(super) fn apply(tx: &Connection, batch: &Batch) -> StoreResult<Vec<HistoryEvent>> {
-    let (after, before): (Vec<&Check>, Vec<&Check>) = batch
-        .checks
-        .iter()
-        .partition(|c| matches!(c, Check::HistoryWithin(..)));
-    for check in before {
+    let after = |c: &&Check| matches!(c, Check::HistoryWithin(..));
+    for check in batch.checks.iter().filter(|c| !after(c)) {
         require(tx, check)?;
     }
     let mut appended = Vec::new();
@@ -27,7 +24,7 @@ pub(super) fn apply(tx: &Connection, batch: &Batch) -> StoreResult<Vec<HistoryEv
     for op in &batch.ops {
         apply_op(tx, op, &mut appended, &mut sizes)?;
     }
-    for check in after {
+    for check in batch.checks.iter().filter(after) {
         // The size an append of this batch left, without reading it again.
         let written = match check {
             Check::HistoryWithin(run, max) => sizes
