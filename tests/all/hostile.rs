@@ -4,8 +4,15 @@
 //! host; and a stopping host finishes what is in flight instead of dropping
 //! it.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
 use keel_host::history::Event;
-use keel_host::{Error, Parked, Payload, RunStatus, StartWorkflow, WorkflowId};
+use keel_host::{
+    ActivityContext, ActivityError, Error, Host, Parked, Payload, RunStatus, StartWorkflow,
+    WorkflowId,
+};
 use keel_tests::{TestHost, eventually, guests, id, open, test_config};
 use serde_json::json;
 
@@ -253,38 +260,53 @@ async fn queries_that_panic_or_draw_randomness_fail_with_a_clear_message() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_graceful_stop_lets_activity_attempts_in_flight_finish() {
-    let t = TestHost::new().await.unwrap();
-    t.deploy(guests::PROBES).await.unwrap();
+    // `slow`, counting the attempts that have begun: the stop must wait for
+    // exactly those, so the test waits until all ten are under way.
+    let started = Arc::new(AtomicUsize::new(0));
+    let mut activities = keel_tests::activities();
+    let counter = started.clone();
+    activities.register_async("slow", move |_ctx: ActivityContext, ms: u64| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        async move {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            Ok::<_, ActivityError>(ms)
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("keel.db");
+    let host = Host::builder()
+        .sqlite(&db)
+        .config(test_config())
+        .activities(activities)
+        .build()
+        .await
+        .unwrap();
+    host.deploy(std::fs::read(guests::PROBES).unwrap())
+        .await
+        .unwrap();
     let runs: Vec<WorkflowId> = (0..10).map(|i| id(&format!("slow-{i}"))).collect();
     for wf in &runs {
         let start = StartWorkflow::new(wf.as_str(), "slow-activity", &300).unwrap();
-        t.host.start(start).await.unwrap();
+        host.start(start).await.unwrap();
     }
-    for wf in &runs {
-        eventually("the activity is scheduled", || async {
-            t.host
-                .history(wf)
-                .await
-                .unwrap()
-                .iter()
-                .any(|e| matches!(e.event, Event::ActivityScheduled(_)))
-        })
-        .await;
-    }
-    // The attempts started as soon as they were scheduled; the stop waits
-    // for them and records their results instead of dropping them.
-    t.host.stop(std::time::Duration::from_secs(20)).await;
+    eventually("every attempt has begun", || async {
+        started.load(Ordering::SeqCst) == runs.len()
+    })
+    .await;
+    // The stop waits for the attempts in flight and records their results
+    // instead of dropping them.
+    host.stop(Duration::from_secs(20)).await;
     let mut finished = 0;
     for wf in &runs {
-        let history = t.host.history(wf).await.unwrap();
+        let history = host.history(wf).await.unwrap();
         finished += history
             .iter()
             .filter(|e| matches!(e.event, Event::ActivityCompleted(_)))
             .count();
     }
     assert_eq!(finished, runs.len(), "attempts in flight were dropped");
-    drop(t.host);
-    let host = open(&t.db, test_config()).await.unwrap();
+    drop(host);
+    let host = open(&db, test_config()).await.unwrap();
     assert_eq!(host.recovered().activities, 0, "nothing to run again");
     for wf in &runs {
         let ms: u64 = host.result(wf).await.unwrap().into_result().unwrap();
