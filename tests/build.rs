@@ -8,6 +8,8 @@ const GUESTS: &[&str] = &[
     "example-one-click-buy-workflow",
     "example-fan-out-workflow",
     "example-sync-async-workflow",
+    "example-patching-workflow",
+    "example-patching-v2-workflow",
     "guest-kitchen-sink",
     "guest-kitchen-sink-v2",
     "guest-infinite-loop",

@@ -77,6 +77,37 @@ impl<W: 'static> WorkflowContext<W> {
         info::is_replaying()
     }
 
+    /// Whether this run takes the new code guarded by patch `id`: true when
+    /// the run reaches this point for the first time (and a marker is
+    /// recorded in its history), and on replay only if the marker was
+    /// recorded here. A run that started on an older version without the
+    /// patch therefore replays the old branch and takes the new one from
+    /// its first new step. The answer is the same for the rest of the run.
+    ///
+    /// ```no_run
+    /// # use keel_sdk::{ActivityOptions, Result, WorkflowContext};
+    /// # async fn step(ctx: WorkflowContext<()>, order: String) -> Result<()> {
+    /// if ctx.patched("send-receipt") {
+    ///     let options = ActivityOptions::default();
+    ///     ctx.activity::<_, ()>("send_receipt", &order, options).await?;
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// Once no open run started before the patch, replace the call by
+    /// [`WorkflowContext::deprecate_patch`] and drop the old branch.
+    pub fn patched(&self, id: &str) -> bool {
+        self.shared.patched(id, false)
+    }
+
+    /// Mark patch `id` as deprecated: the code keeps only its new branch.
+    /// Runs that recorded the marker still replay, and so do those that did
+    /// not. Remove the call once no open run has recorded the marker.
+    pub fn deprecate_patch(&self, id: &str) {
+        self.shared.patched(id, true);
+    }
+
     /// True once cancellation of the workflow has been requested.
     pub fn is_cancel_requested(&self) -> bool {
         self.shared.cancel_requested()

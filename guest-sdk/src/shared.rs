@@ -18,7 +18,7 @@ use std::task::Waker;
 use futures::future::LocalBoxFuture;
 
 use crate::bindings::keel::workflow::activity::{self, Resolution};
-use crate::bindings::keel::workflow::timer;
+use crate::bindings::keel::workflow::{patch, timer};
 
 /// What a pending command is waiting for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,10 +78,24 @@ pub(crate) struct Shared {
     cancels_seen: RefCell<BTreeMap<TaskId, usize>>,
     /// The task being polled.
     current_task: Cell<TaskId>,
+    /// Each patch id asked about, and the answer, which stays the same for
+    /// the rest of the run.
+    patches: RefCell<BTreeMap<String, bool>>,
     closed: Cell<bool>,
 }
 
 impl Shared {
+    /// The run's answer for patch `id`: asked of the host once, then
+    /// remembered, so a branch chosen stays chosen.
+    pub(crate) fn patched(&self, id: &str, deprecated: bool) -> bool {
+        if let Some(taken) = self.patches.borrow().get(id) {
+            return *taken;
+        }
+        let taken = patch::patched(id, deprecated);
+        self.patches.borrow_mut().insert(id.to_string(), taken);
+        taken
+    }
+
     pub(crate) fn track(&self, seq: u32, kind: CommandKind) {
         self.slots.borrow_mut().insert(
             seq,

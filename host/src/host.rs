@@ -9,6 +9,7 @@ mod reads;
 mod requests;
 mod starting;
 mod stopping;
+mod upgrades;
 
 use checks::check_signal;
 
@@ -17,6 +18,7 @@ pub use calls::{
     Deployment, DeploymentInfo, Parked, PendingActivity, PendingTimer, RunDescription,
     StartWorkflow, Started,
 };
+pub use upgrades::{CompatibilityReport, RunVerdict, Verdict};
 
 use std::sync::Arc;
 
@@ -106,7 +108,7 @@ impl Host {
         input: Payload,
         request: Option<&RequestId>,
     ) -> Result<()> {
-        let loaded = self.core.component(&run.component).await?;
+        let loaded = self.core.component(&run.component()).await?;
         check_signal(
             loaded.workflow_type(&run.workflow_type),
             &run.workflow_type,

@@ -45,8 +45,8 @@ pub mod worker;
 
 pub use crate::error::{Error, Result};
 pub use crate::host::{
-    Deployment, DeploymentInfo, Host, HostBuilder, HostConfig, Parked, PendingActivity,
-    PendingTimer, RunDescription, StartWorkflow, Started,
+    CompatibilityReport, Deployment, DeploymentInfo, Host, HostBuilder, HostConfig, Parked,
+    PendingActivity, PendingTimer, RunDescription, RunVerdict, StartWorkflow, Started, Verdict,
 };
 pub use crate::ids::{ComponentId, RequestId, RunId, WorkflowId};
 pub use crate::replayer::{ReplayError, Replayer};

@@ -10,6 +10,7 @@ mod memory;
 pub(crate) mod recording;
 mod recovery;
 mod run;
+pub(crate) mod upgrade;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -31,7 +32,7 @@ use crate::worker::timers::TimerService;
 pub(crate) use cache::InstanceCache;
 pub use recovery::Recovered;
 pub(crate) use recovery::recover;
-pub(crate) use run::{LiveRun, QueryRequest, RunHandle};
+pub(crate) use run::{LiveRun, QueryRequest, RunHandle, UpgradeRequest};
 
 /// The open runs, by run id and by workflow id.
 #[derive(Default)]
@@ -111,6 +112,14 @@ impl Core {
     /// The open run `run`, if this host holds it.
     pub(crate) fn run(&self, run: RunId) -> Option<Arc<RunHandle>> {
         self.registry.lock().ok()?.runs.get(&run).cloned()
+    }
+
+    /// Every open run this host holds.
+    pub(crate) fn open_runs(&self) -> Vec<Arc<RunHandle>> {
+        self.registry
+            .lock()
+            .map(|registry| registry.runs.values().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// The open run of `workflow_id`, if any.

@@ -8,6 +8,7 @@ mod clocks;
 mod info;
 mod log;
 mod memory;
+mod patch;
 mod random;
 mod timer;
 mod wasi;
@@ -49,6 +50,7 @@ const ALLOWED_IMPORTS: &[&str] = &[
     "keel:workflow/random",
     "keel:workflow/log",
     "keel:workflow/info",
+    "keel:workflow/patch",
     "wasi:cli/environment",
     "wasi:cli/exit",
     "wasi:cli/stdin",
@@ -190,6 +192,9 @@ pub(crate) struct HostState {
     cancelled_now: HashSet<u32>,
     /// Payload bytes the commands of this call carry.
     payload_now: usize,
+    /// When replaying, the patches whose markers the replayed activation
+    /// recorded.
+    replayed_patches: Vec<String>,
     mode: Mode,
     limits: Limits,
     memory: memory::Grant,
@@ -217,6 +222,7 @@ impl HostState {
             started_now: 0,
             cancelled_now: HashSet::new(),
             payload_now: 0,
+            replayed_patches: Vec::new(),
             mode: Mode::ReadOnly,
             memory: memory::Grant::new(budget, limits.memory_bytes),
             limits,
@@ -228,6 +234,7 @@ impl HostState {
         self.shared.now_ms.store(now_ms, Ordering::Relaxed);
         self.shared.replaying.store(replaying, Ordering::Relaxed);
         self.mode = mode;
+        self.replayed_patches.clear();
         self.commands.clear();
         self.started_now = 0;
         self.cancelled_now.clear();
@@ -239,6 +246,11 @@ impl HostState {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clear();
+    }
+
+    /// The patches whose markers the activation being replayed recorded.
+    pub(crate) fn set_replayed_patches(&mut self, patches: impl IntoIterator<Item = String>) {
+        self.replayed_patches.extend(patches);
     }
 
     /// The commands issued since [`HostState::begin`].
@@ -278,14 +290,9 @@ impl HostState {
         Ok(())
     }
 
-    /// Record a command, or trap if commands are not allowed now.
-    /// Record a command that starts something (a timer, an activity) under
-    /// its own sequence number; at most `limits.commands` per activation.
-    fn command(
-        &mut self,
-        what: &'static str,
-        make: impl FnOnce(u32) -> Command,
-    ) -> wasmtime::Result<u32> {
+    /// Count a command against the activation's limit, or trap if
+    /// commands are not allowed now or the limit is reached.
+    fn count_command(&mut self, what: &'static str) -> wasmtime::Result<()> {
         self.check_writable(what)?;
         if self.started_now >= self.limits.commands {
             return Err(wasmtime::Error::new(LimitExceeded {
@@ -295,10 +302,30 @@ impl HostState {
             }));
         }
         self.started_now += 1;
+        Ok(())
+    }
+
+    /// Record a command that starts something (a timer, an activity) under
+    /// its own sequence number; at most `limits.commands` per activation.
+    fn command(
+        &mut self,
+        what: &'static str,
+        make: impl FnOnce(u32) -> Command,
+    ) -> wasmtime::Result<u32> {
+        self.count_command(what)?;
         let seq = self.next_seq;
         self.next_seq += 1;
         self.commands.push(make(seq));
         Ok(seq)
+    }
+
+    /// Record a command without a sequence number (a patch marker); counted
+    /// against the activation's command limit like one that starts
+    /// something.
+    fn marker(&mut self, command: Command) -> wasmtime::Result<()> {
+        self.count_command("recording a patch marker")?;
+        self.commands.push(command);
+        Ok(())
     }
 
     /// Record the cancellation of command `seq`. Cancels are not counted

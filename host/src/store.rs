@@ -223,6 +223,13 @@ pub enum Op {
         /// When it was stored.
         created_at_ms: u64,
     },
+    /// Move an open run onto another version of its code.
+    MoveRun {
+        /// The run.
+        run_id: RunId,
+        /// The version it runs on from now.
+        component: ComponentId,
+    },
     /// Make `component` the current version of `workflow_type`.
     SetCurrent {
         /// The type.

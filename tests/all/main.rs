@@ -17,6 +17,7 @@ mod sandbox;
 mod sdk;
 mod security;
 mod time;
+mod upgrades;
 
 /// Every component the build script produces is used by some test.
 #[test]
@@ -35,6 +36,7 @@ fn every_guest_has_a_test() {
         "replay",
         "sandbox",
         "sdk",
+        "upgrades",
     ]
     .iter()
     .map(|m| std::fs::read_to_string(format!("{}/all/{m}.rs", env!("CARGO_MANIFEST_DIR"))).unwrap())

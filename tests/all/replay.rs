@@ -116,7 +116,7 @@ async fn the_replayer_names_the_event_where_changed_code_parts_from_history() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_host_parks_a_non_deterministic_run_without_losing_it() {
+async fn a_host_parks_a_non_deterministic_run_and_a_fixing_deploy_resumes_it() {
     let t = TestHost::new().await.unwrap();
     t.deploy(guests::KITCHEN_SINK).await.unwrap();
     let wf = id("p");
@@ -177,9 +177,21 @@ async fn a_host_parks_a_non_deterministic_run_without_losing_it() {
             .any(|e| matches!(e.event, Event::CancelRequested(_))),
         "the input was kept"
     );
-    host.terminate(&wf, "fixed by hand").await.unwrap();
-    assert_eq!(
-        host.result(&wf).await.unwrap(),
-        Outcome::Terminated("fixed by hand".into())
+    // Deploying a version that replays its history (v1 again, as a fix
+    // would) moves the run onto it, and it resumes with the input it kept.
+    let fixed = host
+        .deploy(std::fs::read(guests::KITCHEN_SINK).unwrap())
+        .await
+        .unwrap();
+    let Outcome::Cancelled(failure) = host.result(&wf).await.unwrap() else {
+        panic!("the resumed run did not honour the cancel");
+    };
+    assert!(failure.message.contains("wake it"), "{failure:?}");
+    assert!(host.parked(&wf).is_none());
+    let history = host.history(&wf).await.unwrap();
+    assert!(
+        history.iter().any(|e| matches!(&e.event,
+            Event::VersionChanged(c) if c.from == v2.component && c.to == fixed.component)),
+        "the move is recorded"
     );
 }

@@ -39,6 +39,15 @@ pub struct Purchase {
     pub user_id: String,
 }
 
+/// Input of the patching example's `pack` activity.
+#[derive(Debug, Deserialize)]
+pub struct Order {
+    /// The item.
+    pub item: String,
+    /// How long packing takes, ms.
+    pub packing_ms: u64,
+}
+
 /// Every activity the test workflows and examples call.
 pub fn activities() -> Activities {
     let mut activities = Activities::new();
@@ -87,6 +96,16 @@ pub fn activities() -> Activities {
             "fetch_length",
             |_ctx: ActivityContext, text: String| async move {
                 Ok::<_, ActivityError>(text.len() as u64)
+            },
+        )
+        .register_async("pack", |_ctx: ActivityContext, order: Order| async move {
+            tokio::time::sleep(Duration::from_millis(order.packing_ms)).await;
+            Ok::<_, ActivityError>(format!("packed {}", order.item))
+        })
+        .register_async(
+            "send_receipt",
+            |_ctx: ActivityContext, item: String| async move {
+                Ok::<_, ActivityError>(format!("receipt for {item} sent"))
             },
         )
         .register_blocking("compute_digest", |_ctx: ActivityContext, text: String| {

@@ -1,4 +1,4 @@
-//! Build-script helper: compile workflow crates of this workspace to
+//! Build-script helper: compile workflow crates of the calling crate's workspace to
 //! `wasm32-wasip2` components and tell Cargo where they are.
 //!
 //! ```no_run
@@ -17,6 +17,7 @@
 #![deny(missing_docs)]
 
 use std::path::{Path, PathBuf};
+
 use std::process::Command;
 
 use anyhow::{Context, bail};
@@ -55,19 +56,35 @@ const CLEARED_ENV: &[&str] = &[
 pub fn build(packages: &[&str]) -> anyhow::Result<Vec<Guest>> {
     let manifest_dir =
         PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").context("not run by cargo")?);
-    let workspace = workspace_root(&manifest_dir)?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let (workspace, members) = workspace(&cargo, &manifest_dir)?;
+    let dirs = packages
+        .iter()
+        .map(|package| {
+            members
+                .iter()
+                .find(|(name, _)| name == package)
+                .map(|(_, dir)| dir.clone())
+                .with_context(|| {
+                    format!(
+                        "package {package} is not a member of the workspace at {}; add it to \
+                         [workspace] members",
+                        workspace.display()
+                    )
+                })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let target_dir = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace.join("target"))
         .join("guests");
     for watched in ["guest-sdk", "wit", "Cargo.lock"] {
-        println!(
-            "cargo:rerun-if-changed={}",
-            workspace.join(watched).display()
-        );
+        let path = workspace.join(watched);
+        if path.exists() {
+            println!("cargo:rerun-if-changed={}", path.display());
+        }
     }
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut command = Command::new(cargo);
+    let mut command = Command::new(&cargo);
     command
         .current_dir(&workspace)
         .args([
@@ -97,8 +114,8 @@ pub fn build(packages: &[&str]) -> anyhow::Result<Vec<Guest>> {
     }
     packages
         .iter()
-        .map(|package| {
-            let dir = package_dir(&workspace, package)?;
+        .zip(dirs)
+        .map(|(package, dir)| {
             println!("cargo:rerun-if-changed={}", dir.display());
             let path = target_dir
                 .join(TARGET)
@@ -130,30 +147,42 @@ pub fn export_env(guests: &[Guest]) {
     }
 }
 
-fn workspace_root(start: &Path) -> anyhow::Result<PathBuf> {
-    for dir in start.ancestors() {
-        let manifest = dir.join("Cargo.toml");
-        if manifest.exists() && std::fs::read_to_string(&manifest)?.contains("[workspace]") {
-            return Ok(dir.to_path_buf());
-        }
+/// The workspace around `manifest_dir`, and the directory of each of its
+/// packages by name, as `cargo metadata` reports them (so any layout works).
+fn workspace(
+    cargo: &str,
+    manifest_dir: &Path,
+) -> anyhow::Result<(PathBuf, Vec<(String, PathBuf)>)> {
+    let output = Command::new(cargo)
+        .current_dir(manifest_dir)
+        .args(["metadata", "--no-deps", "--format-version", "1"])
+        .output()
+        .context("running cargo metadata")?;
+    if !output.status.success() {
+        bail!(
+            "cargo metadata failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
-    bail!("no workspace above {}", start.display())
+    let metadata: Metadata =
+        serde_json::from_slice(&output.stdout).context("reading cargo metadata")?;
+    let packages = metadata
+        .packages
+        .into_iter()
+        .filter_map(|p| Some((p.name, p.manifest_path.parent()?.to_path_buf())))
+        .collect();
+    Ok((metadata.workspace_root, packages))
 }
 
-/// The directory of `package`: examples/<name>/workflow or tests/guests/<name>.
-fn package_dir(workspace: &Path, package: &str) -> anyhow::Result<PathBuf> {
-    let candidates = [
-        package
-            .strip_prefix("example-")
-            .and_then(|p| p.strip_suffix("-workflow"))
-            .map(|name| workspace.join("examples").join(name).join("workflow")),
-        package
-            .strip_prefix("guest-")
-            .map(|name| workspace.join("tests").join("guests").join(name)),
-    ];
-    candidates
-        .into_iter()
-        .flatten()
-        .find(|dir| dir.join("Cargo.toml").exists())
-        .with_context(|| format!("cannot find the directory of package {package}"))
+/// What this crate reads of `cargo metadata`.
+#[derive(serde::Deserialize)]
+struct Metadata {
+    workspace_root: PathBuf,
+    packages: Vec<Package>,
+}
+
+#[derive(serde::Deserialize)]
+struct Package {
+    name: String,
+    manifest_path: PathBuf,
 }

@@ -10,7 +10,7 @@ use wasmtime::{ResourceLimiter, Store, Trap};
 use super::WasmEngine;
 use super::component::{LoadedComponent, flatten};
 use crate::error::Error;
-use crate::history::{Command, Event};
+use crate::history::{Command, Event, RecordedActivation};
 use crate::limits::{Limit, LimitExceeded};
 use crate::sandbox::exports::{self as guest, Outcome as GuestOutcome, QueryError};
 use crate::sandbox::wit_activity::Resolution;
@@ -169,19 +169,25 @@ impl WorkflowInstance {
         Ok(WorkflowInstance { store, bindings })
     }
 
-    /// Deliver `inputs` as one activation at workflow time `now_ms`. After a
-    /// failure the instance must be dropped.
+    /// Deliver `inputs` as one activation at workflow time `now_ms`; when
+    /// replaying, `replayed` is the activation as history recorded it.
+    /// After a failure the instance must be dropped.
     pub(crate) fn activate(
         &mut self,
         engine: &WasmEngine,
         inputs: &[&Event],
         now_ms: u64,
-        replaying: bool,
+        replayed: Option<&RecordedActivation>,
     ) -> Result<Activated, ActivationFailure> {
         let jobs: Vec<guest::Job> = inputs.iter().filter_map(|e| job(e)).collect();
-        self.store
-            .data_mut()
-            .begin(now_ms, replaying, Mode::Activation);
+        let state = self.store.data_mut();
+        state.begin(now_ms, replayed.is_some(), Mode::Activation);
+        if let Some(recorded) = replayed {
+            state.set_replayed_patches(recorded.produced.iter().filter_map(|e| match &e.event {
+                Event::MarkerRecorded(marker) => Some(marker.patch_id.clone()),
+                _ => None,
+            }));
+        }
         self.store.set_epoch_deadline(engine.epoch_ticks());
         let outcome = self
             .bindings

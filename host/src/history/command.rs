@@ -98,4 +98,11 @@ pub enum Command {
         /// The activity's sequence number.
         seq: u32,
     },
+    /// Record that the run took the code guarded by a patch.
+    RecordPatch {
+        /// The patch id.
+        patch_id: String,
+        /// Called through `deprecate_patch`.
+        deprecated: bool,
+    },
 }

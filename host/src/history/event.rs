@@ -97,6 +97,28 @@ pub struct ActivityCancelled {
     pub seq: u32,
 }
 
+/// The run took the code guarded by a patch (`ctx.patched(id)` on a first
+/// execution); replay takes it again only where this marker is recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MarkerRecorded {
+    /// The patch id.
+    pub patch_id: String,
+    /// Recorded by `deprecate_patch`: the code no longer has the old branch.
+    #[serde(default)]
+    pub deprecated: bool,
+}
+
+/// The run moved to another version of its code (an upgrade): from here
+/// on, and for every later replay, the run uses `component`, which replayed
+/// the history before this event cleanly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VersionChanged {
+    /// The version the run ran on until now.
+    pub from: ComponentId,
+    /// The version it runs on from now.
+    pub to: ComponentId,
+}
+
 /// A signal arrived.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SignalReceived {
@@ -175,6 +197,8 @@ pub enum Event {
     ActivityFailed(ActivityFailed),
     ActivityCancelRequested(ActivityCancelRequested),
     ActivityCancelled(ActivityCancelled),
+    MarkerRecorded(MarkerRecorded),
+    VersionChanged(VersionChanged),
     SignalReceived(SignalReceived),
     CancelRequested(CancelRequested),
     ActivationCompleted(ActivationCompleted),
@@ -198,6 +222,8 @@ impl Event {
             Event::ActivityFailed(_) => "ActivityFailed",
             Event::ActivityCancelRequested(_) => "ActivityCancelRequested",
             Event::ActivityCancelled(_) => "ActivityCancelled",
+            Event::MarkerRecorded(_) => "MarkerRecorded",
+            Event::VersionChanged(_) => "VersionChanged",
             Event::SignalReceived(_) => "SignalReceived",
             Event::CancelRequested(_) => "CancelRequested",
             Event::ActivationCompleted(_) => "ActivationCompleted",
@@ -232,6 +258,7 @@ impl Event {
                 | Event::TimerCancelled(_)
                 | Event::ActivityScheduled(_)
                 | Event::ActivityCancelRequested(_)
+                | Event::MarkerRecorded(_)
                 | Event::WorkflowCompleted(_)
                 | Event::WorkflowFailed(_)
                 | Event::WorkflowCancelled(_)
@@ -300,6 +327,13 @@ impl fmt::Display for Event {
                 "{kind} seq={} attempt={} failure=\"{}\"",
                 e.seq, e.attempt, e.failure
             ),
+            Event::MarkerRecorded(e) if e.deprecated => {
+                write!(f, "{kind} patch={:?} deprecated", e.patch_id)
+            }
+            Event::MarkerRecorded(e) => write!(f, "{kind} patch={:?}", e.patch_id),
+            Event::VersionChanged(e) => {
+                write!(f, "{kind} from={} to={}", e.from.short(), e.to.short())
+            }
             Event::SignalReceived(e) => write!(f, "{kind} name={} input={}", e.name, e.input),
             Event::CancelRequested(e) => write!(f, "{kind} reason={:?}", e.reason),
             Event::ActivationCompleted(e) => write!(f, "{kind} consumed={:?}", e.consumed),

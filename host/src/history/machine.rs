@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use crate::history::command::{CancellationType, Command};
 use crate::history::event::{
     ActivityCancelRequested, ActivityCancelled, ActivityCompleted, ActivityFailed,
-    ActivityScheduled, Event, TimerCancelled, TimerFired, TimerStarted,
+    ActivityScheduled, Event, MarkerRecorded, TimerCancelled, TimerFired, TimerStarted,
 };
 
 /// The latest time the store can hold (a signed 64-bit column); a longer
@@ -137,6 +137,13 @@ impl RunMachine {
                     }
                     Event::ActivityCancelRequested(ActivityCancelRequested { seq: *seq })
                 }
+                Command::RecordPatch {
+                    patch_id,
+                    deprecated,
+                } => Event::MarkerRecorded(MarkerRecorded {
+                    patch_id: patch_id.clone(),
+                    deprecated: *deprecated,
+                }),
             };
             scratch.apply(&event);
             plan.events.push(event);

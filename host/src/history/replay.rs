@@ -76,23 +76,16 @@ impl NonDeterminism {
     pub fn check(recorded: &RecordedActivation, now: &[Event]) -> Result<(), NonDeterminism> {
         let mut now_iter = now.iter();
         for old in &recorded.produced {
-            match now_iter.next() {
-                Some(new) if same_command(&old.event, new) => {}
-                Some(new) => {
-                    return Err(NonDeterminism {
-                        event_id: old.id,
-                        recorded: old.event.to_string(),
-                        now: new.to_string(),
-                    });
-                }
-                None => {
-                    return Err(NonDeterminism {
-                        event_id: old.id,
-                        recorded: old.event.to_string(),
-                        now: "nothing (the activation ended without it)".into(),
-                    });
-                }
-            }
+            let now = match now_iter.next() {
+                Some(new) if same_command(&old.event, new) => continue,
+                Some(new) => new.to_string(),
+                None => "nothing (the activation ended without it)".into(),
+            };
+            return Err(NonDeterminism {
+                event_id: old.id,
+                recorded: describe_recorded(&old.event),
+                now,
+            });
         }
         match now_iter.next() {
             Some(new) => Err(NonDeterminism {
@@ -102,6 +95,19 @@ impl NonDeterminism {
             }),
             None => Ok(()),
         }
+    }
+}
+
+/// What history holds, with what to do when it is a patch marker the code
+/// no longer reaches.
+fn describe_recorded(event: &Event) -> String {
+    match event {
+        Event::MarkerRecorded(marker) => format!(
+            "{event}; the code no longer calls patched({:?}) here: keep the call, or \
+             deprecate_patch({:?}), until no open run has recorded it",
+            marker.patch_id, marker.patch_id
+        ),
+        _ => event.to_string(),
     }
 }
 
@@ -118,6 +124,7 @@ fn same_command(old: &Event, new: &Event) -> bool {
             a.seq == b.seq && a.name == b.name
         }
         (Event::ActivityCancelRequested(a), Event::ActivityCancelRequested(b)) => a.seq == b.seq,
+        (Event::MarkerRecorded(a), Event::MarkerRecorded(b)) => a.patch_id == b.patch_id,
         (Event::WorkflowCompleted(_), Event::WorkflowCompleted(_))
         | (Event::WorkflowFailed(_), Event::WorkflowFailed(_))
         | (Event::WorkflowCancelled(_), Event::WorkflowCancelled(_)) => true,

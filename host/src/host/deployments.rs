@@ -79,6 +79,7 @@ impl Host {
             self.core
                 .set_current_version(name.clone(), loaded.id().clone());
         }
+        super::upgrades::retry_stuck_runs(&self.core, &loaded, &made_current);
         tracing::info!(
             component = %loaded.id().short(),
             types = ?loaded.workflow_types().iter().map(|t| &t.name).collect::<Vec<_>>(),

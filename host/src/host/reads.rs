@@ -24,7 +24,7 @@ impl Host {
         input: Payload,
     ) -> Result<Payload> {
         if let Some(run) = self.core.open_run(workflow_id) {
-            self.check_query(&run.workflow_type, &run.component, name)
+            self.check_query(&run.workflow_type, &run.component(), name)
                 .await?;
             let (reply, answer) = tokio::sync::oneshot::channel();
             run.mailbox().queries.push(QueryRequest {

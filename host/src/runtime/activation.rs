@@ -20,6 +20,7 @@ use super::failures::{fail_run, rebuild_failed, task_failed};
 use super::limits::check_limits;
 use super::memory::{note_refusal, wait_for_memory};
 use super::recording::record;
+use super::upgrade::upgrade;
 
 /// Why an instance could not be rebuilt.
 #[derive(Debug)]
@@ -56,20 +57,25 @@ pub(crate) fn wake(core: &Arc<Core>, run: &Arc<RunHandle>) {
 
 async fn drive(core: Arc<Core>, run: Arc<RunHandle>) {
     loop {
-        let (inputs, queries) = {
+        let (upgrades, inputs, queries) = {
             let mut mailbox = run.mailbox();
+            let upgrades = std::mem::take(&mut mailbox.upgrades);
             let (inputs, queries) = mailbox.take_work();
             if core.shutdown.is_cancelled() {
                 // Stopping: what is undelivered stays in the store.
                 mailbox.driving = false;
                 return;
             }
-            if inputs.is_empty() && queries.is_empty() {
+            if upgrades.is_empty() && inputs.is_empty() && queries.is_empty() {
                 mailbox.driving = false;
                 return;
             }
-            (inputs, queries)
+            (upgrades, inputs, queries)
         };
+        for request in upgrades {
+            let verdict = upgrade(&core, &run, request.component).await;
+            let _ = request.reply.send(verdict);
+        }
         if !inputs.is_empty() {
             activate(&core, &run, inputs).await;
         }
@@ -102,7 +108,7 @@ pub(crate) fn replay(
             machine.apply(input);
         }
         let activated = instance
-            .activate(wasm, &inputs, time_ms, true)
+            .activate(wasm, &inputs, time_ms, Some(recorded))
             .map_err(RebuildError::Failure)?;
         let produced = produced_events(&machine, &activated, time_ms).0;
         NonDeterminism::check(recorded, &produced).map_err(RebuildError::NonDeterminism)?;
@@ -186,7 +192,7 @@ async fn prepare(core: &Arc<Core>, run: &Arc<RunHandle>) -> Result<Ready, Rebuil
         return Ok(Ready::Live(live));
     }
     let component = core
-        .component(&run.component)
+        .component(&run.component())
         .await
         .map_err(RebuildError::Host)?;
     let history = if run.take_fresh() {
@@ -214,7 +220,7 @@ async fn activate(core: &Arc<Core>, run: &Arc<RunHandle>, inputs: Vec<HistoryEve
         let mut live = ready.build(&running.wasm, facts)?;
         let now = running.clock.now_ms().max(live.last_time_ms);
         let inputs: Vec<&Event> = events.iter().map(|e| &e.event).collect();
-        let result = live.instance.activate(&running.wasm, &inputs, now, false);
+        let result = live.instance.activate(&running.wasm, &inputs, now, None);
         Ok((live, result, now))
     })
     .await
@@ -284,7 +290,7 @@ pub(crate) async fn first_activation(
     tokio::task::spawn_blocking(move || {
         let (mut live, _) = replay(&running.wasm, component, facts, &[])?;
         let inputs: Vec<&Event> = events.iter().map(|e| &e.event).collect();
-        let result = live.instance.activate(&running.wasm, &inputs, now, false);
+        let result = live.instance.activate(&running.wasm, &inputs, now, None);
         live.last_time_ms = now;
         Ok((live, result))
     })

@@ -7,10 +7,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{oneshot, watch};
 
-use crate::engine::WorkflowInstance;
+use crate::engine::{LoadedComponent, WorkflowInstance};
 use crate::error::Result;
 use crate::history::{HistoryEvent, RunMachine};
 use crate::host::Parked;
+use crate::host::Verdict;
 use crate::ids::{ComponentId, RunId, WorkflowId};
 use crate::types::{Outcome, Payload};
 
@@ -21,12 +22,20 @@ pub(crate) struct QueryRequest {
     pub(crate) reply: oneshot::Sender<Result<Payload>>,
 }
 
+/// A request to move the run onto another version of its code, if that
+/// version replays its history cleanly.
+pub(crate) struct UpgradeRequest {
+    pub(crate) component: Arc<LoadedComponent>,
+    pub(crate) reply: oneshot::Sender<Verdict>,
+}
+
 /// Work waiting for the run's actor.
 #[derive(Default)]
 pub(crate) struct Mailbox {
     /// Committed input events not yet delivered, in commit order.
     pub(crate) inputs: Vec<HistoryEvent>,
     pub(crate) queries: Vec<QueryRequest>,
+    pub(crate) upgrades: Vec<UpgradeRequest>,
     /// An actor task is running for this run.
     pub(crate) driving: bool,
     /// A failed workflow task waits for its retry; inputs wait with it.
@@ -55,9 +64,12 @@ impl Mailbox {
         !self.backing_off && self.parked.is_none()
     }
 
-    /// The actor has something to do: a query, or inputs it may deliver.
+    /// The actor has something to do: a query, an upgrade, or inputs it
+    /// may deliver.
     pub(crate) fn has_work(&self) -> bool {
-        !self.queries.is_empty() || (!self.inputs.is_empty() && self.deliverable())
+        !self.queries.is_empty()
+            || !self.upgrades.is_empty()
+            || (!self.inputs.is_empty() && self.deliverable())
     }
 
     /// Take what the actor does next: the inputs it may deliver, in the
@@ -102,7 +114,8 @@ pub(crate) struct RunHandle {
     pub(crate) id: RunId,
     pub(crate) workflow_id: WorkflowId,
     pub(crate) workflow_type: String,
-    pub(crate) component: ComponentId,
+    /// The version of its code the run is on.
+    component: Mutex<ComponentId>,
     pub(crate) start_time_ms: u64,
     pub(crate) random_seed: u64,
     mailbox: Mutex<Mailbox>,
@@ -125,7 +138,7 @@ impl RunHandle {
             id,
             workflow_id,
             workflow_type,
-            component,
+            component: Mutex::new(component),
             start_time_ms,
             random_seed,
             mailbox: Mutex::default(),
@@ -133,6 +146,22 @@ impl RunHandle {
             outcome: watch::Sender::new(None),
             fresh: AtomicBool::new(false),
         })
+    }
+
+    /// The version of its code the run is on.
+    pub(crate) fn component(&self) -> ComponentId {
+        self.component
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The run moved onto `component` (its move is durable).
+    pub(crate) fn move_to(&self, component: ComponentId) {
+        *self
+            .component
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = component;
     }
 
     /// Mark a run just started by this host: its first instance needs no

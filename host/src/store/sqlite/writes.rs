@@ -314,6 +314,13 @@ fn apply_op(
             )
             .map_err(backend)?;
         }
+        Op::MoveRun { run_id, component } => {
+            tx.execute(
+                "UPDATE runs SET component = ?2 WHERE run_id = ?1",
+                params![run_id.to_string(), component.to_string()],
+            )
+            .map_err(backend)?;
+        }
         Op::SetCurrent {
             workflow_type,
             component,
