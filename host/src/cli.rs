@@ -26,8 +26,9 @@ use self::args::{
     Cli, Command, ConflictPolicy, DeploymentCommand, ReusePolicy, Status, WorkflowCommand,
 };
 use crate::error::{Error, Result};
-use crate::host::StartWorkflow;
+use crate::host::{StartWorkflow, Verdict};
 use crate::ids::{RequestId, WorkflowId};
+use crate::replayer::{ExportedHistory, ReplayError, Replayer};
 use crate::types::{IdConflictPolicy, IdReusePolicy, Outcome, Payload, RunStatus};
 
 pub use server::{ServerArgs, init_logs, serve};
@@ -106,12 +107,43 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             init_logs();
             serve(args, crate::worker::Activities::default(), &[]).await?;
         }
-        Command::Deploy { component } => {
+        Command::Deploy {
+            component,
+            check,
+            upgrade,
+            json,
+        } => {
             let bytes = std::fs::read(&component).map_err(|e| {
                 Error::InvalidArgument(format!("cannot read {}: {e}", component.display()))
             })?;
-            output::deployment(&connect().await?.deploy(bytes).await?);
+            let client = connect().await?;
+            if check {
+                let report = client.check_deployment(bytes).await?;
+                output::report(&report, json)?;
+                return Ok(match report.incompatible() {
+                    0 => ExitCode::SUCCESS,
+                    n => {
+                        eprintln!(
+                            "error: {n} of {} open runs would not run on {}; guard the change \
+                             with ctx.patched() or leave those runs on their versions",
+                            report.runs.len(),
+                            report.candidate.short()
+                        );
+                        ExitCode::FAILURE
+                    }
+                });
+            }
+            if upgrade {
+                let (deployment, report) = client.deploy_upgrade(bytes).await?;
+                if !json {
+                    output::deployment(&deployment);
+                }
+                output::report(&report, json)?;
+            } else {
+                output::deployment(&client.deploy(bytes).await?);
+            }
         }
+        Command::Replay { component, history } => return Ok(replay(&component, &history)),
         Command::Workflow(command) => return workflow(&connect().await?, command).await,
         Command::Deployment(DeploymentCommand::List) => {
             output::deployments(&connect().await?.deployments().await?);
@@ -236,9 +268,41 @@ async fn workflow(client: &Client, command: WorkflowCommand) -> Result<ExitCode>
                 false => output::description(&description),
             }
         }
+        WorkflowCommand::Upgrade { id, version } => {
+            let run = client.upgrade_run(&WorkflowId::new(&id)?, &version).await?;
+            return Ok(match &run.verdict {
+                Verdict::Compatible => {
+                    out!("upgraded: workflow {id} run {} is on {version}", run.run_id);
+                    ExitCode::SUCCESS
+                }
+                verdict => {
+                    eprintln!(
+                        "error: workflow {id} stays on {}: {}",
+                        run.component.short(),
+                        output::verdict(verdict)
+                    );
+                    ExitCode::FAILURE
+                }
+            });
+        }
         WorkflowCommand::Show { id, run_id, json } => {
-            let (run, history) = client.history_run(&WorkflowId::new(&id)?, run_id).await?;
-            output::history(&run, &history, json)?;
+            let workflow_id = WorkflowId::new(&id)?;
+            let (run, events) = client.history_run(&workflow_id, run_id).await?;
+            if json {
+                let component = client
+                    .describe_run(&workflow_id, Some(run))
+                    .await?
+                    .run
+                    .component;
+                output::json(&ExportedHistory {
+                    workflow_id,
+                    run_id: run,
+                    component,
+                    events,
+                })?;
+            } else {
+                output::history(&run, &events);
+            }
         }
         WorkflowCommand::List {
             workflow_type,
@@ -272,6 +336,52 @@ async fn workflow(client: &Client, command: WorkflowCommand) -> Result<ExitCode>
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `keel replay`: exit 0 if `history` replays cleanly on `component`, 1 if
+/// it does not, 2 if either cannot be read.
+fn replay(component: &Path, history: &Path) -> ExitCode {
+    let unreadable = |message: String| {
+        eprintln!("error: {message}");
+        ExitCode::from(2)
+    };
+    let bytes = match std::fs::read(component) {
+        Ok(bytes) => bytes,
+        Err(e) => return unreadable(format!("cannot read {}: {e}", component.display())),
+    };
+    let exported: ExportedHistory = match std::fs::read(history)
+        .map_err(|e| e.to_string())
+        .and_then(|text| serde_json::from_slice(&text).map_err(|e| e.to_string()))
+    {
+        Ok(exported) => exported,
+        Err(e) => {
+            return unreadable(format!(
+                "cannot read the history {}: {e}; export one with `keel workflow show ID --json`",
+                history.display()
+            ));
+        }
+    };
+    let replayer = match Replayer::new(&bytes) {
+        Ok(replayer) => replayer,
+        Err(err) => return unreadable(err.to_string()),
+    };
+    match replayer.replay_exported(&exported) {
+        Ok(outcome) => {
+            let reached = outcome.map_or("is still running".to_string(), |o| format!("ends: {o}"));
+            out!(
+                "ok: {} events of workflow {} run {} replay cleanly; the run {reached}",
+                exported.events.len(),
+                exported.workflow_id,
+                exported.run_id
+            );
+            ExitCode::SUCCESS
+        }
+        Err(ReplayError::Invalid(err)) => unreadable(err.to_string()),
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// An input given as JSON text or `@file`; checked to be JSON.

@@ -18,7 +18,10 @@ use crate::api::proto::workflow_service_client::WorkflowServiceClient;
 use crate::api::proto::{self};
 use crate::error::{Error, Result};
 use crate::history::HistoryEvent;
-use crate::host::{Deployment, DeploymentInfo, RunDescription, StartWorkflow, Started};
+use crate::host::{
+    CompatibilityReport, Deployment, DeploymentInfo, RunDescription, RunVerdict, StartWorkflow,
+    Started,
+};
 use crate::ids::{RequestId, RunId, WorkflowId};
 use crate::store::RunRecord;
 use crate::types::{Outcome, Payload, RunStatus};
@@ -135,17 +138,75 @@ impl Client {
         let reply = self
             .deployments
             .clone()
-            .deploy(proto::DeployRequest { component })
+            .deploy(proto::DeployRequest {
+                component,
+                upgrade: false,
+            })
             .await?
             .into_inner();
-        Ok(Deployment {
-            component: reply.component.parse()?,
-            workflow_types: reply
-                .workflow_types
-                .into_iter()
-                .map(convert::type_from_proto)
-                .collect(),
-        })
+        deployment_from_reply(&reply)
+    }
+
+    /// Deploy a component and move the open runs that replay cleanly on it;
+    /// see [`crate::Host::deploy_upgrade`].
+    ///
+    /// # Errors
+    /// As the host's.
+    pub async fn deploy_upgrade(
+        &self,
+        component: Vec<u8>,
+    ) -> Result<(Deployment, CompatibilityReport)> {
+        let reply = self
+            .deployments
+            .clone()
+            .deploy(proto::DeployRequest {
+                component,
+                upgrade: true,
+            })
+            .await?
+            .into_inner();
+        let deployment = deployment_from_reply(&reply)?;
+        let report = reply
+            .report
+            .ok_or_else(|| Error::Internal("the server sent no upgrade report".into()))?;
+        Ok((deployment, convert::report_from_proto(report)?))
+    }
+
+    /// Check a candidate component against the open runs; see
+    /// [`crate::Host::check_deployment`].
+    ///
+    /// # Errors
+    /// As the host's.
+    pub async fn check_deployment(&self, component: Vec<u8>) -> Result<CompatibilityReport> {
+        let reply = self
+            .deployments
+            .clone()
+            .check_deployment(proto::CheckDeploymentRequest { component })
+            .await?
+            .into_inner();
+        convert::report_from_proto(reply)
+    }
+
+    /// Move one open run onto a deployed component; see
+    /// [`crate::Host::upgrade_run`].
+    ///
+    /// # Errors
+    /// As the host's.
+    pub async fn upgrade_run(
+        &self,
+        workflow_id: &WorkflowId,
+        component: &str,
+    ) -> Result<RunVerdict> {
+        let reply = self
+            .deployments
+            .clone()
+            .upgrade_workflow(proto::UpgradeWorkflowRequest {
+                workflow_id: workflow_id.to_string(),
+                component: component.to_string(),
+            })
+            .await?
+            .into_inner();
+        convert::verdict_from_proto(reply)
     }
 
     /// Every deployed component; see [`crate::Host::deployments`].
@@ -485,5 +546,17 @@ fn started(reply: proto::StartWorkflowResponse) -> Result<Started> {
     Ok(Started {
         run_id: reply.run_id.parse()?,
         started: reply.started,
+    })
+}
+
+fn deployment_from_reply(reply: &proto::DeployResponse) -> Result<Deployment> {
+    Ok(Deployment {
+        component: reply.component.parse()?,
+        workflow_types: reply
+            .workflow_types
+            .iter()
+            .cloned()
+            .map(convert::type_from_proto)
+            .collect(),
     })
 }

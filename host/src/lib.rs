@@ -49,7 +49,7 @@ pub use crate::host::{
     PendingActivity, PendingTimer, RunDescription, RunVerdict, StartWorkflow, Started, Verdict,
 };
 pub use crate::ids::{ComponentId, RequestId, RunId, WorkflowId};
-pub use crate::replayer::{ReplayError, Replayer};
+pub use crate::replayer::{ExportedHistory, ReplayError, Replayer};
 pub use crate::runtime::Recovered;
 pub use crate::types::{Failure, IdConflictPolicy, IdReusePolicy, Outcome, Payload, RunStatus};
 pub use crate::worker::{Activities, ActivityContext, ActivityError, ActivityInfo};

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use crate::engine::{EngineConfig, LoadedComponent, WasmEngine};
 use crate::error::Error;
 use crate::history::{Event, HistoryEvent, NonDeterminism};
-use crate::ids::RunId;
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{ComponentId, RunId, WorkflowId};
 use crate::runtime::activation::{RebuildError, replay};
 use crate::sandbox::RunFacts;
 use crate::types::Outcome;
@@ -23,6 +25,20 @@ pub enum ReplayError {
     /// Replay ran but the workflow failed (a trap, a deadlock).
     #[error("replay failed: {0}")]
     Failed(String),
+}
+
+/// A run's history as `keel workflow show --json` exports it: everything a
+/// replay needs (the seed and the start are in its first event).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExportedHistory {
+    /// The workflow id.
+    pub workflow_id: WorkflowId,
+    /// The run.
+    pub run_id: RunId,
+    /// The version the run is on (after any upgrade).
+    pub component: ComponentId,
+    /// Its events, in order.
+    pub events: Vec<HistoryEvent>,
 }
 
 /// See the module docs. Bound to one component, compiled once.
@@ -45,6 +61,17 @@ impl Replayer {
         })?;
         let component = wasm.load(component)?;
         Ok(Replayer { wasm, component })
+    }
+
+    /// Replay an exported history; see [`Replayer::replay`].
+    ///
+    /// # Errors
+    /// As [`Replayer::replay`].
+    pub fn replay_exported(
+        &self,
+        exported: &ExportedHistory,
+    ) -> Result<Option<Outcome>, ReplayError> {
+        self.replay(exported.run_id, &exported.events)
     }
 
     /// Replay `history` (of run `run_id`); returns the outcome the code

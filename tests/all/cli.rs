@@ -2,7 +2,7 @@
 //! its output, its errors and exit codes, and a graceful SIGTERM.
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
 use keel_tests::guests;
@@ -10,7 +10,7 @@ use keel_tests::guests;
 pub(crate) const SERVER: &str = env!("CARGO_BIN_EXE_keel-test-server");
 
 /// The `keel` binary, built beside this test.
-fn keel_binary() -> PathBuf {
+pub(crate) fn keel_binary() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
     let keel = dir.join("keel");
@@ -29,7 +29,38 @@ pub(crate) struct Server {
     pub(crate) address: String,
     /// Environment of every `keel` command (credentials).
     pub(crate) env: Vec<(String, String)>,
+    /// The store file.
+    pub(crate) db: PathBuf,
     _dir: tempfile::TempDir,
+}
+
+/// A `keel-test-server` on the store `db` with `args`, on a free loopback
+/// port unless `args` say where, and the address it listens on.
+fn spawn_server(db: &Path, args: &[&str], env: &[(&str, &str)], stderr: Stdio) -> (Child, String) {
+    let listen: &[&str] = if args.contains(&"--listen") {
+        &[]
+    } else {
+        &["--listen", "127.0.0.1:0"]
+    };
+    let mut child = Command::new(SERVER)
+        .args(["--db", db.to_str().unwrap()])
+        .args(listen)
+        .args(args)
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let address = line
+        .trim()
+        .strip_prefix("listening on ")
+        .expect("the server's first line")
+        .replace("0.0.0.0", "127.0.0.1");
+    (child, address)
 }
 
 impl Server {
@@ -51,38 +82,26 @@ impl Server {
     pub(crate) fn start_with_env(args: &[&str], env: &[(&str, &str)], stderr: Stdio) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("keel.db");
-        let listen: &[&str] = if args.contains(&"--listen") {
-            &[]
-        } else {
-            &["--listen", "127.0.0.1:0"]
-        };
-        let mut child = Command::new(SERVER)
-            .args(["--db", db.to_str().unwrap()])
-            .args(listen)
-            .args(args)
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let address = line
-            .trim()
-            .strip_prefix("listening on ")
-            .expect("the server's first line")
-            .replace("0.0.0.0", "127.0.0.1");
+        let (child, address) = spawn_server(&db, args, env, stderr);
         Server {
             child,
             address,
             env: Vec::new(),
+            db,
             _dir: dir,
         }
     }
 
-    fn keel(&self, args: &[&str]) -> Output {
+    /// SIGKILL the server, then start a new one on the same store.
+    pub(crate) fn kill_and_restart(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        let (child, address) = spawn_server(&self.db, &[], &[], Stdio::inherit());
+        self.child = child;
+        self.address = address;
+    }
+
+    pub(crate) fn keel(&self, args: &[&str]) -> Output {
         Command::new(keel_binary())
             .args(["--server", &self.address])
             .args(args)
@@ -176,8 +195,10 @@ fn the_cli_drives_every_workflow_command() {
             .any(|l| l.contains("SignalReceived name=add input=\"y\"")),
         "{shown}"
     );
-    let json = server.ok(&["workflow", "show", "c1", "--json"]);
-    assert!(json.lines().all(|l| l.starts_with("{\"id\":")), "{json}");
+    let exported: keel_host::ExportedHistory =
+        serde_json::from_str(&server.ok(&["workflow", "show", "c1", "--json"])).unwrap();
+    assert_eq!(exported.workflow_id.as_str(), "c1");
+    assert_eq!(exported.events.len(), 9, "{exported:?}");
 
     let with_start = server.ok(&[
         "workflow",

@@ -10,6 +10,8 @@ use keel_host::{RunStatus, StartWorkflow, Verdict, WorkflowId};
 use keel_tests::{TestHost, eventually, guests, id};
 use serde_json::json;
 
+use crate::cli::Server;
+
 fn order(workflow_id: &str, packing_ms: u64) -> StartWorkflow {
     StartWorkflow::new(
         workflow_id,
@@ -220,4 +222,182 @@ async fn a_check_changes_nothing_and_an_upgrade_leaves_divergent_runs_where_they
         t.host.describe(&timer).await.unwrap().run.status,
         RunStatus::Completed
     );
+}
+
+#[test]
+fn the_cli_checks_and_upgrades_deploys_and_replays_exported_histories() {
+    let server = Server::start();
+    server.ok(&["deploy", guests::KITCHEN_SINK]);
+    server.ok(&[
+        "workflow", "start", "timers", "--id", "timer", "--input", "3600000",
+    ]);
+    server.ok(&["workflow", "start", "signals", "--id", "signals"]);
+    for _ in 0..300 {
+        if server
+            .ok(&["workflow", "show", "timer"])
+            .contains("TimerStarted")
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    let checked = server.keel(&["deploy", "--check", guests::KITCHEN_SINK_V2]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr),
+    );
+    assert_eq!(checked.status.code(), Some(1), "{stdout}{stderr}");
+    let timer_line = stdout.lines().find(|l| l.contains("timer ")).unwrap();
+    assert!(
+        timer_line.contains(
+            "diverges at event 2: history has [TimerStarted seq=1 duration=3600000ms] but the \
+             code now does [ActivityScheduled seq=1 name=greet"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains("signals ") && l.ends_with("compatible")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("1 of 2 open runs would run on"), "{stdout}");
+    assert!(
+        stderr.starts_with("error: 1 of 2 open runs would not run on")
+            && stderr.lines().count() == 1,
+        "{stderr}"
+    );
+    let listed = server.ok(&["deployment", "list"]);
+    assert_eq!(
+        listed.lines().count(),
+        2,
+        "a check deploys nothing: {listed}"
+    );
+
+    let upgraded = server.ok(&["deploy", "--upgrade", guests::KITCHEN_SINK_V2]);
+    assert!(
+        upgraded.contains("moved 1 of 2 open runs onto"),
+        "{upgraded}"
+    );
+    let v2 = upgraded
+        .lines()
+        .next()
+        .unwrap()
+        .trim_start_matches("deployed ")
+        .to_string();
+    let described = server.ok(&["workflow", "describe", "signals"]);
+    assert!(described.contains(&v2), "{described}");
+    let refused = server.fails(&["workflow", "upgrade", "timer", "--version", &v2]);
+    assert!(
+        refused.contains("stays on") && refused.contains("diverges at event 2"),
+        "{refused}"
+    );
+    let report: serde_json::Value = serde_json::from_str(&server.ok(&[
+        "deploy",
+        "--upgrade",
+        "--json",
+        guests::KITCHEN_SINK_V2,
+    ]))
+    .unwrap();
+    assert_eq!(
+        report["runs"][0]["verdict"]["verdict"], "diverges",
+        "{report}"
+    );
+
+    // An exported history replays here, without the server.
+    let exported = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        exported.path(),
+        server.ok(&["workflow", "show", "timer", "--json"]),
+    )
+    .unwrap();
+    let history = exported.path().to_str().unwrap();
+    let clean = server.ok(&["replay", guests::KITCHEN_SINK, history]);
+    assert!(
+        clean.starts_with("ok: 3 events of workflow timer run run_")
+            && clean.contains("is still running"),
+        "{clean}"
+    );
+    let diverged = server.keel(&["replay", guests::KITCHEN_SINK_V2, history]);
+    assert_eq!(diverged.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&diverged.stderr);
+    assert!(
+        stderr.starts_with("error: KEEL-ND001 non-determinism at event 2"),
+        "{stderr}"
+    );
+    let unreadable = server.keel(&["replay", guests::KITCHEN_SINK, "/no/such/history.json"]);
+    assert_eq!(unreadable.status.code(), Some(2));
+}
+
+/// Open runs in the SIGKILL test.
+const KILLED_RUNS: usize = 400;
+
+#[test]
+fn a_host_killed_in_the_middle_of_an_upgrade_leaves_every_run_on_one_version() {
+    let mut server = Server::start();
+    server.ok(&["deploy", guests::KITCHEN_SINK]);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let client = runtime
+        .block_on(keel_host::client::Client::connect(&server.address))
+        .unwrap();
+    runtime.block_on(futures::future::join_all((0..KILLED_RUNS).map(|i| {
+        let start = StartWorkflow::new(&format!("s-{i}"), "signals", &json!(null)).unwrap();
+        let client = client.clone();
+        async move { client.start(start).await.unwrap() }
+    })));
+    let v2 = keel_host::ComponentId::of(&std::fs::read(guests::KITCHEN_SINK_V2).unwrap());
+    let moved = |db: &std::path::Path| -> usize {
+        let conn = rusqlite::Connection::open(db).unwrap();
+        conn.query_row(
+            "SELECT count(*) FROM runs WHERE component = ?1",
+            [v2.to_string()],
+            |row| row.get(0),
+        )
+        .unwrap_or(0)
+    };
+    let mut upgrade = std::process::Command::new(crate::cli::keel_binary())
+        .args(["--server", &server.address, "deploy", "--upgrade"])
+        .arg(guests::KITCHEN_SINK_V2)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    while moved(&server.db) == 0 {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    server.kill_and_restart();
+    let _ = upgrade.wait();
+    let moved_at_kill = moved(&server.db);
+    assert!(
+        moved_at_kill < KILLED_RUNS,
+        "the kill came after the upgrade ended; nothing was tested"
+    );
+
+    // Each run is wholly on v1 or wholly on v2: its row and its history
+    // agree, and it finishes on the version it is on.
+    let client = runtime
+        .block_on(keel_host::client::Client::connect(&server.address))
+        .unwrap();
+    runtime.block_on(futures::future::join_all((0..KILLED_RUNS).map(|i| {
+        let (client, v2) = (client.clone(), v2.clone());
+        async move {
+            let wf = id(&format!("s-{i}"));
+            let on_v2 = client.describe(&wf).await.unwrap().run.component == v2;
+            let (_, history) = client.history_run(&wf, None).await.unwrap();
+            let changes = history
+                .iter()
+                .filter(|e| matches!(&e.event, Event::VersionChanged(c) if c.to == v2))
+                .count();
+            assert_eq!(changes, usize::from(on_v2), "{wf}: {history:?}");
+            client
+                .signal(&wf, "finish", keel_host::Payload::default())
+                .await
+                .unwrap();
+            let items: Vec<String> = client.result(&wf).await.unwrap().into_result().unwrap();
+            assert_eq!(items == ["v2"], on_v2, "{wf} ran on the wrong version");
+        }
+    })));
+    eprintln!("{moved_at_kill} of {KILLED_RUNS} runs had moved when the host was killed");
+    assert_eq!(moved(&server.db), moved_at_kill);
 }

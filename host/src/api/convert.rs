@@ -1,6 +1,12 @@
 //! Conversions between protobuf messages and domain types, both ways (the
 //! server uses one direction, the client the other).
 
+mod reports;
+
+pub(crate) use reports::{
+    report_from_proto, report_to_proto, verdict_from_proto, verdict_to_proto,
+};
+
 use super::proto;
 use crate::error::{Error, Result};
 use crate::history::{HistoryEvent, NonDeterminism};
@@ -70,7 +76,7 @@ pub(crate) fn start(request: proto::StartWorkflowRequest) -> Result<StartWorkflo
 
 /// An enum value this host does not know (sent by a newer or broken
 /// client): refused rather than read as the default.
-fn unknown(field: &str, value: i32) -> Error {
+pub(crate) fn unknown(field: &str, value: i32) -> Error {
     Error::InvalidArgument(format!("{field} has the unknown value {value}"))
 }
 

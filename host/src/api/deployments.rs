@@ -1,4 +1,5 @@
-//! The deployment service: deploy, list and set the current version.
+//! The deployment service: deploy, list and set the current version; check
+//! a candidate against the open runs and move runs onto it.
 
 use tonic::{Request, Response, Status};
 
@@ -23,7 +24,14 @@ impl DeploymentService for Deployments {
         &self,
         request: Request<proto::DeployRequest>,
     ) -> Result<Response<proto::DeployResponse>, Status> {
-        let deployment = self.host.deploy(request.into_inner().component).await?;
+        let request = request.into_inner();
+        let (deployment, report) = match request.upgrade {
+            true => {
+                let (deployment, report) = self.host.deploy_upgrade(request.component).await?;
+                (deployment, Some(convert::report_to_proto(report)))
+            }
+            false => (self.host.deploy(request.component).await?, None),
+        };
         Ok(Response::new(proto::DeployResponse {
             component: deployment.component.to_string(),
             workflow_types: deployment
@@ -31,7 +39,30 @@ impl DeploymentService for Deployments {
                 .into_iter()
                 .map(convert::type_to_proto)
                 .collect(),
+            report,
         }))
+    }
+
+    async fn check_deployment(
+        &self,
+        request: Request<proto::CheckDeploymentRequest>,
+    ) -> Result<Response<proto::CompatibilityReport>, Status> {
+        let report = self
+            .host
+            .check_deployment(request.into_inner().component)
+            .await?;
+        Ok(Response::new(convert::report_to_proto(report)))
+    }
+
+    async fn upgrade_workflow(
+        &self,
+        request: Request<proto::UpgradeWorkflowRequest>,
+    ) -> Result<Response<proto::RunVerdict>, Status> {
+        let request = request.into_inner();
+        let workflow_id = convert::workflow_id(&request.workflow_id)?;
+        let component = request.component.parse()?;
+        let verdict = self.host.upgrade_run(&workflow_id, &component).await?;
+        Ok(Response::new(convert::verdict_to_proto(verdict)))
     }
 
     async fn list_deployments(

@@ -37,6 +37,27 @@ pub(super) enum Command {
     Deploy {
         /// The component (`.wasm`, built for wasm32-wasip2).
         component: PathBuf,
+        /// Deploy nothing: replay every open run of the types it serves
+        /// against it and report which would run on it (exit 1 if any
+        /// would not).
+        #[arg(long, conflicts_with = "upgrade")]
+        check: bool,
+        /// Deploy, then move every open run of its types that replays
+        /// cleanly onto it; the others stay on their versions.
+        #[arg(long)]
+        upgrade: bool,
+        /// Print the report of --check or --upgrade as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replay a history exported by `keel workflow show --json` against a
+    /// component, here, without a server. Exit 0: it replays cleanly; 1:
+    /// it diverges or fails; 2: the inputs cannot be read.
+    Replay {
+        /// The component (`.wasm`).
+        component: PathBuf,
+        /// The exported history (`.json`).
+        history: PathBuf,
     },
     /// Start and talk to workflows.
     #[command(subcommand)]
@@ -141,6 +162,15 @@ pub(super) enum WorkflowCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Move a running workflow onto another deployed version, if its
+    /// history replays cleanly there.
+    Upgrade {
+        /// The workflow id.
+        id: String,
+        /// The component id (sha256:…), as `keel deployment list` shows it.
+        #[arg(long)]
+        version: String,
+    },
     /// The latest run's history, one event a line.
     Show {
         /// The workflow id.
@@ -148,7 +178,8 @@ pub(super) enum WorkflowCommand {
         /// A run of the workflow id; by default its latest.
         #[arg(long, value_parser = parse_run_id)]
         run_id: Option<RunId>,
-        /// Print the events as JSON lines (the replayer's format).
+        /// Print the run as one JSON document with everything a replay
+        /// needs (`keel replay` reads it).
         #[arg(long)]
         json: bool,
     },

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::client::RunPage;
 use crate::error::{Error, Result};
 use crate::history::HistoryEvent;
-use crate::host::{Deployment, DeploymentInfo, RunDescription};
+use crate::host::{CompatibilityReport, Deployment, DeploymentInfo, RunDescription, Verdict};
 use crate::ids::RunId;
 
 /// A time in ms since the epoch, as RFC 3339 in UTC.
@@ -37,6 +37,49 @@ pub(super) fn deployment(deployment: &Deployment) {
             or_dash(&t.signals),
             or_dash(&t.queries)
         );
+    }
+}
+
+/// A compatibility report: a line per run, then the totals.
+pub(super) fn report(report: &CompatibilityReport, as_json: bool) -> Result<()> {
+    if as_json {
+        return json(report);
+    }
+    let candidate = report.candidate.short();
+    for run in &report.runs {
+        out!(
+            "  {}  {}  {}  {}: {}",
+            run.workflow_id,
+            run.run_id,
+            run.workflow_type,
+            run.component.short(),
+            verdict(&run.verdict)
+        );
+    }
+    let (compatible, total) = (report.compatible(), report.runs.len());
+    let took = report.elapsed_ms;
+    match report.upgraded {
+        true => out!(
+            "moved {compatible} of {total} open runs onto {candidate} in {took} ms; the others stay \
+             on their versions"
+        ),
+        false => out!(
+            "{compatible} of {total} open runs would run on {candidate} (checked in {took} ms)"
+        ),
+    }
+    Ok(())
+}
+
+/// A run's verdict in a few words.
+pub(super) fn verdict(verdict: &Verdict) -> String {
+    match verdict {
+        Verdict::Compatible => "compatible".into(),
+        Verdict::Diverges(nd) => format!(
+            "diverges at event {}: history has [{}] but the code now does [{}]",
+            nd.event_id, nd.recorded, nd.now
+        ),
+        Verdict::Fails { message } => format!("replay fails: {message}"),
+        Verdict::Closed => "closed before it could move".into(),
     }
 }
 
@@ -109,20 +152,11 @@ pub(super) fn description(d: &RunDescription) {
     }
 }
 
-pub(super) fn history(run: &RunId, history: &[HistoryEvent], json: bool) -> Result<()> {
-    if json {
-        for event in history {
-            let line =
-                serde_json::to_string(event).map_err(|e| Error::internal("encoding history", e))?;
-            out!("{line}");
-        }
-        return Ok(());
-    }
+pub(super) fn history(run: &RunId, history: &[HistoryEvent]) {
     out!("run {run}");
     for event in history {
         out!("{:>4}  {}  {}", event.id, time(event.time_ms), event.event);
     }
-    Ok(())
 }
 
 /// `value` as one line of JSON.
