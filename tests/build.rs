@@ -13,6 +13,7 @@ const GUESTS: &[&str] = &[
     "guest-kitchen-sink",
     "guest-kitchen-sink-v2",
     "guest-infinite-loop",
+    "guest-spin-fixed",
     "guest-memory-hog",
     "guest-forbidden-import",
     "guest-probes",

@@ -120,12 +120,17 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             if check {
                 let report = client.check_deployment(bytes).await?;
                 output::report(&report, json)?;
+                let hint = match report.divergent() {
+                    0 => "see why above",
+                    _ => {
+                        "guard the changes with ctx.patched(), or leave those runs on their versions"
+                    }
+                };
                 return Ok(match report.incompatible() {
                     0 => ExitCode::SUCCESS,
                     n => {
                         eprintln!(
-                            "error: {n} of {} open runs would not run on {}; guard the change \
-                             with ctx.patched() or leave those runs on their versions",
+                            "error: {n} of {} open runs would not run on {}; {hint}",
                             report.runs.len(),
                             report.candidate.short()
                         );
@@ -133,14 +138,21 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     }
                 });
             }
-            if upgrade {
-                let (deployment, report) = client.deploy_upgrade(bytes).await?;
-                if !json {
-                    output::deployment(&deployment);
+            match (upgrade, json) {
+                (true, true) => {
+                    let (deployment, report) = client.deploy_upgrade(bytes).await?;
+                    output::json(&serde_json::json!({
+                        "deployment": deployment,
+                        "report": report,
+                    }))?;
                 }
-                output::report(&report, json)?;
-            } else {
-                output::deployment(&client.deploy(bytes).await?);
+                (true, false) => {
+                    let (deployment, report) = client.deploy_upgrade(bytes).await?;
+                    output::deployment(&deployment);
+                    output::report(&report, false)?;
+                }
+                (false, true) => output::json(&client.deploy(bytes).await?)?,
+                (false, false) => output::deployment(&client.deploy(bytes).await?),
             }
         }
         Command::Replay { component, history } => return Ok(replay(&component, &history)),
@@ -271,6 +283,10 @@ async fn workflow(client: &Client, command: WorkflowCommand) -> Result<ExitCode>
         WorkflowCommand::Upgrade { id, version } => {
             let run = client.upgrade_run(&WorkflowId::new(&id)?, &version).await?;
             return Ok(match &run.verdict {
+                Verdict::Compatible if run.component.to_string() == version => {
+                    out!("workflow {id} run {} is already on {version}", run.run_id);
+                    ExitCode::SUCCESS
+                }
                 Verdict::Compatible => {
                     out!("upgraded: workflow {id} run {} is on {version}", run.run_id);
                     ExitCode::SUCCESS

@@ -4,8 +4,10 @@
 //! host's wall clock directly. [`ManualClock`] moves only when told to, so a
 //! test can fire an hour-long timer at once.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::watch;
@@ -58,6 +60,8 @@ impl Clock for SystemClock {
 #[derive(Debug)]
 pub struct ManualClock {
     now: watch::Sender<u64>,
+    /// The waits handed out and not yet over, by due time, and how many.
+    waits: Arc<Mutex<BTreeMap<u64, usize>>>,
 }
 
 impl ManualClock {
@@ -65,6 +69,7 @@ impl ManualClock {
     pub fn new(start_ms: u64) -> Self {
         ManualClock {
             now: watch::Sender::new(start_ms),
+            waits: Arc::default(),
         }
     }
 
@@ -83,6 +88,46 @@ impl ManualClock {
             later
         });
     }
+
+    /// When the earliest wait handed out and not yet over is due, if any
+    /// is pending. A due time not after [`Clock::now_ms`] is a wait about
+    /// to resolve.
+    pub fn next_wait_ms(&self) -> Option<u64> {
+        lock(&self.waits).keys().next().copied()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A wait counted in [`ManualClock::next_wait_ms`] until it ends or is
+/// dropped.
+struct Pending {
+    waits: Arc<Mutex<BTreeMap<u64, usize>>>,
+    at_ms: u64,
+}
+
+impl Pending {
+    fn new(waits: &Arc<Mutex<BTreeMap<u64, usize>>>, at_ms: u64) -> Self {
+        *lock(waits).entry(at_ms).or_default() += 1;
+        Pending {
+            waits: waits.clone(),
+            at_ms,
+        }
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        let mut waits = lock(&self.waits);
+        if let Some(count) = waits.get_mut(&self.at_ms) {
+            *count -= 1;
+            if *count == 0 {
+                waits.remove(&self.at_ms);
+            }
+        }
+    }
 }
 
 impl Clock for ManualClock {
@@ -92,7 +137,9 @@ impl Clock for ManualClock {
 
     fn sleep_until(&self, at_ms: u64) -> Sleep {
         let mut now = self.now.subscribe();
+        let pending = Pending::new(&self.waits, at_ms);
         Box::pin(async move {
+            let _pending = pending;
             if now.wait_for(|&now| now >= at_ms).await.is_err() {
                 // The clock is gone: its time never comes.
                 std::future::pending::<()>().await;

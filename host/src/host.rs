@@ -181,6 +181,13 @@ impl Host {
         Ok(())
     }
 
+    /// `None` while the host has work in hand (an activation, a timer
+    /// being fired, an activity attempt); otherwise a count that changes
+    /// whenever work begins. For time-skipping tests.
+    pub(crate) fn quiet(&self) -> Option<u64> {
+        self.core.busy.quiet()
+    }
+
     /// Drop every cached instance; runs are rebuilt by replay when they next
     /// have work.
     pub fn evict_all(&self) {

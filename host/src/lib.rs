@@ -40,6 +40,7 @@ mod replayer;
 mod runtime;
 mod sandbox;
 pub mod store;
+pub mod testing;
 pub mod types;
 pub mod worker;
 

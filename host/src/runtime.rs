@@ -3,6 +3,7 @@
 //! instance cache and recovery at startup.
 
 pub(crate) mod activation;
+mod busy;
 mod cache;
 pub(crate) mod failures;
 pub(crate) mod limits;
@@ -29,6 +30,7 @@ use crate::store::Store;
 use crate::worker::Activities;
 use crate::worker::timers::TimerService;
 
+pub(crate) use busy::{Busy, Working};
 pub(crate) use cache::InstanceCache;
 pub use recovery::Recovered;
 pub(crate) use recovery::recover;
@@ -60,6 +62,10 @@ pub(crate) struct Core {
     pub(crate) tasks: TaskTracker,
     /// The activity tasks among them, drained first.
     pub(crate) activity_tasks: TaskTracker,
+    /// The work in hand, for time-skipping tests.
+    pub(crate) busy: Arc<Busy>,
+    /// Held by a compatibility check or an upgrade: one at a time.
+    pub(crate) upgrading: tokio::sync::Mutex<()>,
     registry: Mutex<Registry>,
     tokens: Mutex<HashMap<(RunId, u32), CancellationToken>>,
     versions: Mutex<HashMap<String, ComponentId>>,
@@ -88,6 +94,8 @@ impl Core {
             stopping: CancellationToken::new(),
             tasks,
             activity_tasks: TaskTracker::new(),
+            busy: Arc::default(),
+            upgrading: tokio::sync::Mutex::default(),
             store,
             wasm,
             clock,

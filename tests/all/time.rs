@@ -1,11 +1,13 @@
 //! Time: every wait of the host (timers, activity retry backoffs) is on the
 //! host's clock, so a test with a manual clock skips an hour at once and
-//! nothing moves while the clock stands still.
+//! nothing moves while the clock stands still; the time-skipping test
+//! environment moves it to the next wait whenever the host is idle.
 
 use std::time::Duration;
 
-use keel_host::clock::ManualClock;
-use keel_host::{StartWorkflow, WorkflowId};
+use keel_host::clock::{Clock, ManualClock};
+use keel_host::testing::TestEnvironment;
+use keel_host::{RunStatus, StartWorkflow, WorkflowId};
 use keel_tests::{TestHost, eventually, guests, id};
 use serde_json::json;
 
@@ -127,4 +129,76 @@ async fn activity_timeouts_end_attempts_on_the_hosts_clock() {
             });
         assert_eq!(failed, Some(attempts), "{wf}: attempts");
     }
+}
+
+/// A time-skipping environment with the test activities and fast task
+/// retries, and the kitchen-sink deployed.
+async fn skipping() -> TestEnvironment {
+    let env = keel_tests::time_skipping().await.unwrap();
+    env.host()
+        .deploy(std::fs::read(guests::KITCHEN_SINK).unwrap())
+        .await
+        .unwrap();
+    env
+}
+
+const HOUR_MS: u64 = 3_600_000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thirty_day_sleep_ends_at_once_in_the_time_skipping_environment() {
+    let env = skipping().await;
+    let month = 30 * 24 * HOUR_MS;
+    env.host()
+        .start(StartWorkflow::new("month", "timers", &month).unwrap())
+        .await
+        .unwrap();
+    let passed: u64 = env
+        .result(&id("month"))
+        .await
+        .unwrap()
+        .into_result()
+        .unwrap();
+    assert_eq!(passed, month, "exactly thirty days of workflow time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn skipped_time_brings_timers_and_retries_due_in_order() {
+    let env = skipping().await;
+    let started = env.clock().now_ms();
+    for (wf, hours) in [("three", 3), ("one", 1), ("two", 2)] {
+        env.host()
+            .start(StartWorkflow::new(wf, "timers", &(hours * HOUR_MS)).unwrap())
+            .await
+            .unwrap();
+    }
+    // An activity that fails twice, retried after 10 and 20 ms.
+    let input = json!({"name": "x", "fail_times": 2, "max_attempts": 5, "non_retryable": false});
+    env.host()
+        .start(StartWorkflow::new("flaky", "activity-options", &input).unwrap())
+        .await
+        .unwrap();
+    let echoed: String = env
+        .result(&id("flaky"))
+        .await
+        .unwrap()
+        .into_result()
+        .unwrap();
+    assert!(echoed.contains("attempt 3"), "{echoed}");
+    // Ninety minutes in, only the one-hour timer has fired.
+    let before = env.clock().now_ms();
+    env.sleep(Duration::from_secs(90 * 60)).await;
+    assert_eq!(env.clock().now_ms(), before + 90 * 60_000);
+    let status = async |wf: &str| env.host().describe(&id(wf)).await.unwrap().run.status;
+    assert_eq!(status("one").await, RunStatus::Completed);
+    assert_eq!(status("two").await, RunStatus::Running);
+    let mut closed = Vec::new();
+    for wf in ["three", "two"] {
+        let passed: u64 = env.result(&id(wf)).await.unwrap().into_result().unwrap();
+        let run = env.host().describe(&id(wf)).await.unwrap().run;
+        closed.push((run.closed_at_ms.unwrap() - started, passed));
+    }
+    assert_eq!(
+        closed,
+        [(3 * HOUR_MS, 3 * HOUR_MS), (2 * HOUR_MS, 2 * HOUR_MS)]
+    );
 }

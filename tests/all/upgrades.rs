@@ -131,7 +131,7 @@ async fn a_patched_version_moves_runs_mid_timer_and_mid_activity_and_they_finish
     };
     assert!(
         nd.recorded
-            .contains(r#"the code no longer calls patched("receipt")"#),
+            .contains(r#"the code does not take patched("receipt") at this point"#),
         "{nd:?}"
     );
     assert!(nd.now.starts_with("TimerStarted"), "{nd:?}");
@@ -301,9 +301,10 @@ fn the_cli_checks_and_upgrades_deploys_and_replays_exported_histories() {
     ]))
     .unwrap();
     assert_eq!(
-        report["runs"][0]["verdict"]["verdict"], "diverges",
+        report["report"]["runs"][0]["verdict"]["verdict"], "diverges",
         "{report}"
     );
+    assert_eq!(report["deployment"]["component"], v2.as_str());
 
     // An exported history replays here, without the server.
     let exported = tempfile::NamedTempFile::new().unwrap();
@@ -400,4 +401,40 @@ fn a_host_killed_in_the_middle_of_an_upgrade_leaves_every_run_on_one_version() {
     })));
     eprintln!("{moved_at_kill} of {KILLED_RUNS} runs had moved when the host was killed");
     assert_eq!(moved(&server.db), moved_at_kill);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_failing_its_first_task_resumes_on_a_fixing_deploy_and_survives_eviction() {
+    let (t, clock) = TestHost::with_manual_clock().await.unwrap();
+    t.deploy(guests::INFINITE_LOOP).await.unwrap();
+    let wf = id("stuck");
+    t.host
+        .start(StartWorkflow::new("stuck", "spin", &json!(null)).unwrap())
+        .await
+        .unwrap();
+    eventually("the first task fails", || {
+        has(
+            &t,
+            &wf,
+            |e| matches!(e, Event::WorkflowTaskFailed(f) if f.code == "KEEL-DEADLOCK"),
+        )
+    })
+    .await;
+    // A plain deploy of the fix re-checks the stuck run and moves it.
+    let fixed = t
+        .host
+        .deploy(std::fs::read(guests::SPIN_FIXED).unwrap())
+        .await
+        .unwrap()
+        .component;
+    eventually("the run moved and took its first step", || {
+        has(&t, &wf, |e| matches!(e, Event::TimerStarted(_)))
+    })
+    .await;
+    assert_eq!(t.host.describe(&wf).await.unwrap().run.component, fixed);
+    // Rebuilt from its whole history (not as a run never activated).
+    t.host.evict_all();
+    clock.advance(Duration::from_secs(1));
+    let seven: u64 = t.host.result(&wf).await.unwrap().into_result().unwrap();
+    assert_eq!(seven, 7);
 }

@@ -183,6 +183,13 @@ impl TestHost {
     }
 }
 
+/// A time-skipping test environment with [`test_config`] and
+/// [`activities`].
+pub async fn time_skipping() -> anyhow::Result<keel_host::testing::TestEnvironment> {
+    init_logs();
+    Ok(keel_host::testing::TestEnvironment::with_config(test_config(), activities()).await?)
+}
+
 /// Serve `host`'s gRPC API on a free loopback port and connect a client;
 /// the server stops when the returned sender drops.
 pub async fn serve(host: &Host) -> (Client, tokio::sync::oneshot::Sender<()>) {

@@ -46,7 +46,8 @@ pub(super) enum Command {
         /// cleanly onto it; the others stay on their versions.
         #[arg(long)]
         upgrade: bool,
-        /// Print the report of --check or --upgrade as JSON.
+        /// Print the deployment, and the report of --check or --upgrade, as
+        /// JSON.
         #[arg(long)]
         json: bool,
     },

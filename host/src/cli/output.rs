@@ -80,6 +80,10 @@ pub(super) fn verdict(verdict: &Verdict) -> String {
         ),
         Verdict::Fails { message } => format!("replay fails: {message}"),
         Verdict::Closed => "closed before it could move".into(),
+        Verdict::Queued => {
+            "busy; its move is queued and happens when it is next idle, if it replays cleanly"
+                .into()
+        }
     }
 }
 

@@ -147,7 +147,7 @@ impl StartWorkflow {
 }
 
 /// A deployed component and the workflow types it now serves.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Deployment {
     /// The component's id.
     pub component: ComponentId,

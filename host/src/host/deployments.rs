@@ -11,7 +11,10 @@ impl Host {
     /// Validate, compile and store a component, and make it the current
     /// version of every workflow type it serves. Deploying the same bytes
     /// again stores nothing new and makes it current again (undoing a
-    /// rollback).
+    /// rollback). Open runs stay on their versions, except runs of these
+    /// types that are stuck (parked on non-determinism, or failing their
+    /// workflow task): each is re-checked against the new version and,
+    /// if its history replays there cleanly, moves onto it and resumes.
     ///
     /// # Errors
     /// [`Error::ComponentRejected`] naming what is wrong with it.

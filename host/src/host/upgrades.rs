@@ -3,7 +3,7 @@
 //! replay cleanly, or move one run. Runs that diverge stay where they are.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 
@@ -31,6 +31,10 @@ pub enum Verdict {
     },
     /// The run closed before it could move.
     Closed,
+    /// The run did not answer in time (it waits for memory, or a long
+    /// activation runs); its move stays queued and happens when it is
+    /// next idle, if it replays cleanly then.
+    Queued,
 }
 
 /// One run in a [`CompatibilityReport`].
@@ -71,6 +75,14 @@ impl CompatibilityReport {
             .count()
     }
 
+    /// How many runs diverge.
+    pub fn divergent(&self) -> usize {
+        self.runs
+            .iter()
+            .filter(|r| matches!(r.verdict, Verdict::Diverges(_)))
+            .count()
+    }
+
     /// How many runs do not (they diverge or fail).
     pub fn incompatible(&self) -> usize {
         self.runs
@@ -87,6 +99,8 @@ impl Host {
     /// # Errors
     /// [`Error::ComponentRejected`] if `bytes` is not a valid component.
     pub async fn check_deployment(&self, bytes: Vec<u8>) -> Result<CompatibilityReport> {
+        // One check or upgrade at a time: each replays every open run.
+        let _one = self.core.upgrading.lock().await;
         let began = stopwatch();
         let core = self.core.clone();
         let candidate = tokio::task::spawn_blocking(move || core.wasm.load(&bytes))
@@ -111,14 +125,24 @@ impl Host {
         &self,
         bytes: Vec<u8>,
     ) -> Result<(Deployment, CompatibilityReport)> {
+        let _one = self.core.upgrading.lock().await;
         let began = stopwatch();
         let deployment = self.deploy(bytes).await?;
         let candidate = self.core.component(&deployment.component).await?;
         let runs = self.runs_served_by(&candidate);
-        let moves = futures::stream::iter(runs)
-            .map(|run| move_one(&self.core, run, candidate.clone()))
-            .buffer_unordered(parallelism());
-        let runs = moves.collect::<Vec<_>>().await;
+        // On a task of the host's own, so that a caller who goes away does
+        // not stop the upgrade half-way.
+        let (core, target) = (self.core.clone(), candidate.clone());
+        let moves = self.core.tasks.spawn(async move {
+            futures::stream::iter(runs)
+                .map(|run| move_one(&core, run, target.clone()))
+                .buffer_unordered(parallelism())
+                .collect::<Vec<_>>()
+                .await
+        });
+        let runs = moves
+            .await
+            .map_err(|e| Error::internal("moving runs to the new version", e))?;
         let report = report(candidate.id(), runs, true, began);
         tracing::info!(
             component = %candidate.id().short(),
@@ -132,8 +156,9 @@ impl Host {
     /// its history replays cleanly there.
     ///
     /// # Errors
-    /// [`Error::NotFound`] for an unknown run or component, or a component
-    /// that does not serve the run's type.
+    /// [`Error::NotFound`] for an unknown run or component;
+    /// [`Error::InvalidArgument`] for a component that does not serve the
+    /// run's type.
     pub async fn upgrade_run(
         &self,
         workflow_id: &WorkflowId,
@@ -150,7 +175,7 @@ impl Host {
         }
         let candidate = self.core.component(component).await?;
         if !serves(&candidate, &run.workflow_type) {
-            return Err(Error::NotFound(format!(
+            return Err(Error::InvalidArgument(format!(
                 "component {} does not serve workflow type {}",
                 component.short(),
                 crate::error::quote(&run.workflow_type)
@@ -182,23 +207,33 @@ pub(super) fn retry_stuck_runs(
     candidate: &Arc<LoadedComponent>,
     types: &[String],
 ) {
-    for run in core.open_runs() {
-        if !types.contains(&run.workflow_type) {
-            continue;
-        }
-        let stuck = {
+    let stuck: Vec<Arc<RunHandle>> = core
+        .open_runs()
+        .into_iter()
+        .filter(|run| {
             let mailbox = run.mailbox();
-            mailbox.parked.is_some() || mailbox.task_failures > 0
-        };
-        if stuck && &run.component() != candidate.id() {
-            let (reply, _) = tokio::sync::oneshot::channel();
-            run.mailbox().upgrades.push(UpgradeRequest {
-                component: candidate.clone(),
-                reply,
-            });
-            wake(core, &run);
-        }
+            (mailbox.parked.is_some() || mailbox.task_failures > 0)
+                && types.contains(&run.workflow_type)
+        })
+        .filter(|run| &run.component() != candidate.id())
+        .collect();
+    if stuck.is_empty() {
+        return;
     }
+    // A few at a time: each replays its whole history.
+    let (mover, candidate) = (core.clone(), candidate.clone());
+    core.tasks.spawn(async move {
+        futures::stream::iter(stuck)
+            .map(|run| move_one(&mover, run, candidate.clone()))
+            .buffer_unordered(parallelism())
+            .for_each(|moved| async move {
+                tracing::info!(
+                    workflow_id = %moved.workflow_id, run_id = %moved.run_id,
+                    verdict = ?moved.verdict, "stuck run re-checked on the new version"
+                );
+            })
+            .await;
+    });
 }
 
 fn serves(component: &LoadedComponent, workflow_type: &str) -> bool {
@@ -207,6 +242,10 @@ fn serves(component: &LoadedComponent, workflow_type: &str) -> bool {
         .iter()
         .any(|t| t.name == workflow_type)
 }
+
+/// How long an upgrade waits for a run's actor to take its move before
+/// reporting it queued.
+const ANSWER_WITHIN: Duration = Duration::from_secs(30);
 
 /// Starts measuring how long a check takes, for the report. Not host time:
 /// nothing the host decides depends on it.
@@ -284,8 +323,12 @@ async fn move_one(
         reply,
     });
     wake(core, &run);
-    let verdict = verdict.await.unwrap_or(Verdict::Fails {
-        message: "the host is stopping".into(),
-    });
+    let verdict = match tokio::time::timeout(ANSWER_WITHIN, verdict).await {
+        Ok(Ok(verdict)) => verdict,
+        Ok(Err(_)) => Verdict::Fails {
+            message: "the host is stopping".into(),
+        },
+        Err(_) => Verdict::Queued,
+    };
     verdict_of(&run, component, verdict)
 }

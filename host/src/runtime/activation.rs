@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::history::{Event, HistoryEvent, NonDeterminism, RunMachine, split_activations};
 use crate::limits::Limit;
 use crate::runtime::run::LiveRun;
-use crate::runtime::{Core, RunHandle};
+use crate::runtime::{Core, RunHandle, Working};
 use crate::sandbox::RunFacts;
 use crate::types::{Failure, Outcome, Payload};
 
@@ -52,10 +52,11 @@ pub(crate) fn wake(core: &Arc<Core>, run: &Arc<RunHandle>) {
         }
         mailbox.driving = true;
     }
-    core.tasks.spawn(drive(core.clone(), run.clone()));
+    let working = core.busy.begin();
+    core.tasks.spawn(drive(core.clone(), run.clone(), working));
 }
 
-async fn drive(core: Arc<Core>, run: Arc<RunHandle>) {
+async fn drive(core: Arc<Core>, run: Arc<RunHandle>, _working: Working) {
     loop {
         let (upgrades, inputs, queries) = {
             let mut mailbox = run.mailbox();
@@ -189,6 +190,8 @@ impl Ready {
 /// not read back.
 async fn prepare(core: &Arc<Core>, run: &Arc<RunHandle>) -> Result<Ready, RebuildError> {
     if let Some(live) = run.take_live() {
+        // An instance has been built: the run is no longer fresh.
+        run.take_fresh();
         return Ok(Ready::Live(live));
     }
     let component = core

@@ -96,9 +96,11 @@ pub(super) async fn upgrade(
                 resumed
             };
             // The old version's instance goes; the replayed one takes its
-            // place.
+            // place, unless the run closed meanwhile. It replayed the whole
+            // history, so a later rebuild must too: the run is not fresh.
             drop(run.take_live());
-            if core.cache.enabled() {
+            run.take_fresh();
+            if core.cache.enabled() && !run.is_closed() {
                 run.put_live(live);
                 core.cache.touch(run);
             }

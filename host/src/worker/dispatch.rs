@@ -13,7 +13,7 @@ use futures::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 
 use crate::history::{ActivityCancelled, ActivityCompleted, ActivityFailed, Event, MAX_TIME_MS};
-use crate::runtime::Core;
+use crate::runtime::{Core, Working};
 use crate::store::{ActivityTask, Batch, Check, Op, StoreError};
 use crate::types::Payload;
 use crate::worker::activity::{
@@ -28,16 +28,24 @@ const STORE_RETRY: Duration = Duration::from_secs(1);
 pub(crate) fn dispatch(core: &Arc<Core>, task: ActivityTask) {
     let core = core.clone();
     let token = core.activity_token(task.run_id, task.seq);
+    let working = core.busy.begin();
     core.clone().activity_tasks.spawn(async move {
         let shutdown = core.shutdown.clone();
         tokio::select! {
             () = shutdown.cancelled() => {}
-            () = run_task(&core, task, token) => {}
+            () = run_task(&core, task, token, working) => {}
         }
     });
 }
 
-async fn run_task(core: &Arc<Core>, mut task: ActivityTask, token: CancellationToken) {
+async fn run_task(
+    core: &Arc<Core>,
+    mut task: ActivityTask,
+    token: CancellationToken,
+    working: Working,
+) {
+    // Busy except while waiting for the next attempt's time.
+    let mut working = Some(working);
     let info = Arc::new(ActivityInfo {
         workflow_id: task.workflow_id.clone(),
         run_id: task.run_id,
@@ -51,12 +59,14 @@ async fn run_task(core: &Arc<Core>, mut task: ActivityTask, token: CancellationT
         .map(|ms| task.scheduled_at_ms.saturating_add(ms));
     let event = loop {
         if task.not_before_ms > core.clock.now_ms() {
+            working = None;
             tokio::select! {
                 () = token.cancelled() => {}
                 () = core.stopping.cancelled() => {}
                 () = core.clock.sleep_until(task.not_before_ms) => {}
             }
         }
+        let _working = working.get_or_insert_with(|| core.busy.begin());
         if core.stopping.is_cancelled() && !token.is_cancelled() {
             // The host is stopping: no attempt starts. The task stays in
             // the store and runs after the restart.

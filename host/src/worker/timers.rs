@@ -13,7 +13,7 @@ use crate::clock::{Clock, Sleep};
 
 use crate::history::{Event, TimerFired};
 use crate::ids::RunId;
-use crate::runtime::Core;
+use crate::runtime::{Core, Working};
 use crate::store::{Batch, Check, Op, StoreError, TimerRecord};
 
 /// How long to wait before retrying a timer whose firing could not be stored.
@@ -134,14 +134,15 @@ async fn run(
                 let Some(core) = core.upgrade() else { return };
                 let fired = shared.due().take_due(clock.now_ms());
                 for (run, seq) in fired {
-                    core.tasks.spawn(fire(core.clone(), run, seq));
+                    let working = core.busy.begin();
+                    core.tasks.spawn(fire(core.clone(), run, seq, working));
                 }
             }
         }
     }
 }
 
-async fn fire(core: Arc<Core>, run_id: RunId, seq: u32) {
+async fn fire(core: Arc<Core>, run_id: RunId, seq: u32, _working: Working) {
     let now = core.clock.now_ms();
     tracing::debug!(%run_id, seq, "timer due");
     let batch = Batch::default()

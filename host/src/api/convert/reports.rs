@@ -28,6 +28,7 @@ pub(crate) fn verdict_to_proto(run: RunVerdict) -> proto::RunVerdict {
         ),
         Verdict::Fails { message } => (proto::Verdict::Fails, None, message),
         Verdict::Closed => (proto::Verdict::Closed, None, String::new()),
+        Verdict::Queued => (proto::Verdict::Queued, None, String::new()),
     };
     proto::RunVerdict {
         workflow_id: run.workflow_id.to_string(),
@@ -70,6 +71,7 @@ pub(crate) fn verdict_from_proto(run: proto::RunVerdict) -> Result<RunVerdict> {
             message: run.message,
         },
         (Ok(proto::Verdict::Closed), _) => Verdict::Closed,
+        (Ok(proto::Verdict::Queued), _) => Verdict::Queued,
         (Ok(proto::Verdict::Unspecified) | Err(_), _) => {
             return Err(unknown("verdict", run.verdict));
         }
