@@ -261,6 +261,10 @@ async fn workflow(client: &Client, command: WorkflowCommand) -> Result<ExitCode>
                 .await?;
             out!("terminated: {id}");
         }
+        WorkflowCommand::Reset { id, to, reason } => {
+            let run = client.reset(&WorkflowId::new(&id)?, to, &reason).await?;
+            out!("reset: workflow {id} goes on from event {to} as run {run}");
+        }
         WorkflowCommand::Result { id } => {
             return Ok(match client.result(&WorkflowId::new(&id)?).await? {
                 Outcome::Completed(result) => {

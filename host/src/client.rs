@@ -8,6 +8,7 @@ use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig};
 
 mod connect;
+mod deployments;
 
 pub use connect::ConnectOptions;
 use connect::{Authed, BearerToken};
@@ -18,10 +19,7 @@ use crate::api::proto::workflow_service_client::WorkflowServiceClient;
 use crate::api::proto::{self};
 use crate::error::{Error, Result};
 use crate::history::HistoryEvent;
-use crate::host::{
-    CompatibilityReport, Deployment, DeploymentInfo, RunDescription, RunVerdict, StartWorkflow,
-    Started,
-};
+use crate::host::{RunDescription, StartWorkflow, Started};
 use crate::ids::{RequestId, RunId, WorkflowId};
 use crate::store::RunRecord;
 use crate::types::{Outcome, Payload, RunStatus};
@@ -128,118 +126,6 @@ impl Client {
             deployments: DeploymentServiceClient::with_interceptor(channel, bearer)
                 .max_encoding_message_size(usize::MAX),
         })
-    }
-
-    /// Deploy a component; see [`crate::Host::deploy`].
-    ///
-    /// # Errors
-    /// As the host's.
-    pub async fn deploy(&self, component: Vec<u8>) -> Result<Deployment> {
-        let reply = self
-            .deployments
-            .clone()
-            .deploy(proto::DeployRequest {
-                component,
-                upgrade: false,
-            })
-            .await?
-            .into_inner();
-        deployment_from_reply(&reply)
-    }
-
-    /// Deploy a component and move the open runs that replay cleanly on it;
-    /// see [`crate::Host::deploy_upgrade`].
-    ///
-    /// # Errors
-    /// As the host's.
-    pub async fn deploy_upgrade(
-        &self,
-        component: Vec<u8>,
-    ) -> Result<(Deployment, CompatibilityReport)> {
-        let reply = self
-            .deployments
-            .clone()
-            .deploy(proto::DeployRequest {
-                component,
-                upgrade: true,
-            })
-            .await?
-            .into_inner();
-        let deployment = deployment_from_reply(&reply)?;
-        let report = reply
-            .report
-            .ok_or_else(|| Error::Internal("the server sent no upgrade report".into()))?;
-        Ok((deployment, convert::report_from_proto(report)?))
-    }
-
-    /// Check a candidate component against the open runs; see
-    /// [`crate::Host::check_deployment`].
-    ///
-    /// # Errors
-    /// As the host's.
-    pub async fn check_deployment(&self, component: Vec<u8>) -> Result<CompatibilityReport> {
-        let reply = self
-            .deployments
-            .clone()
-            .check_deployment(proto::CheckDeploymentRequest { component })
-            .await?
-            .into_inner();
-        convert::report_from_proto(reply)
-    }
-
-    /// Move one open run onto a deployed component; see
-    /// [`crate::Host::upgrade_run`].
-    ///
-    /// # Errors
-    /// As the host's.
-    pub async fn upgrade_run(
-        &self,
-        workflow_id: &WorkflowId,
-        component: &str,
-    ) -> Result<RunVerdict> {
-        let reply = self
-            .deployments
-            .clone()
-            .upgrade_workflow(proto::UpgradeWorkflowRequest {
-                workflow_id: workflow_id.to_string(),
-                component: component.to_string(),
-            })
-            .await?
-            .into_inner();
-        convert::verdict_from_proto(reply)
-    }
-
-    /// Every deployed component; see [`crate::Host::deployments`].
-    ///
-    /// # Errors
-    /// As the host's.
-    pub async fn deployments(&self) -> Result<Vec<DeploymentInfo>> {
-        let reply = self
-            .deployments
-            .clone()
-            .list_deployments(proto::ListDeploymentsRequest {})
-            .await?
-            .into_inner();
-        reply
-            .deployments
-            .into_iter()
-            .map(convert::deployment_from_proto)
-            .collect()
-    }
-
-    /// Make a component current for a type; see [`crate::Host::set_current`].
-    ///
-    /// # Errors
-    /// As the host's.
-    pub async fn set_current(&self, workflow_type: &str, component: &str) -> Result<()> {
-        self.deployments
-            .clone()
-            .set_current(proto::SetCurrentRequest {
-                workflow_type: workflow_type.to_string(),
-                component: component.to_string(),
-            })
-            .await?;
-        Ok(())
     }
 
     /// Start a run; see [`crate::Host::start`]. The start carries a
@@ -386,6 +272,30 @@ impl Client {
     pub async fn terminate(&self, workflow_id: &WorkflowId, reason: &str) -> Result<()> {
         self.terminate_once(workflow_id, reason, &RequestId::generate())
             .await
+    }
+
+    /// Reset the workflow to an activation boundary; see
+    /// [`crate::Host::reset`]. Returns the new run.
+    ///
+    /// # Errors
+    /// As the host's.
+    pub async fn reset(
+        &self,
+        workflow_id: &WorkflowId,
+        event_id: u64,
+        reason: &str,
+    ) -> Result<RunId> {
+        let reply = self
+            .workflows
+            .clone()
+            .reset_workflow(proto::ResetWorkflowRequest {
+                workflow_id: workflow_id.to_string(),
+                event_id,
+                reason: reason.to_string(),
+            })
+            .await?
+            .into_inner();
+        reply.run_id.parse()
     }
 
     /// Terminate the open run at most once for `request_id`.
@@ -546,17 +456,5 @@ fn started(reply: proto::StartWorkflowResponse) -> Result<Started> {
     Ok(Started {
         run_id: reply.run_id.parse()?,
         started: reply.started,
-    })
-}
-
-fn deployment_from_reply(reply: &proto::DeployResponse) -> Result<Deployment> {
-    Ok(Deployment {
-        component: reply.component.parse()?,
-        workflow_types: reply
-            .workflow_types
-            .iter()
-            .cloned()
-            .map(convert::type_from_proto)
-            .collect(),
     })
 }

@@ -7,6 +7,7 @@ mod checks;
 mod deployments;
 mod reads;
 mod requests;
+mod reset;
 mod starting;
 mod stopping;
 mod upgrades;

@@ -12,6 +12,7 @@ mod limits;
 mod memory;
 mod races;
 mod replay;
+mod reset;
 mod retries;
 mod sandbox;
 mod sdk;
@@ -34,6 +35,7 @@ fn every_guest_has_a_test() {
         "memory",
         "races",
         "replay",
+        "reset",
         "sandbox",
         "sdk",
         "upgrades",

@@ -122,6 +122,21 @@ impl WorkflowService for Workflows {
         Ok(Response::new(proto::TerminateWorkflowResponse {}))
     }
 
+    async fn reset_workflow(
+        &self,
+        request: Request<proto::ResetWorkflowRequest>,
+    ) -> Reply<proto::ResetWorkflowResponse> {
+        let request = request.into_inner();
+        let id = convert::workflow_id(&request.workflow_id)?;
+        let run = self
+            .host
+            .reset(&id, request.event_id, &request.reason)
+            .await?;
+        Ok(Response::new(proto::ResetWorkflowResponse {
+            run_id: run.to_string(),
+        }))
+    }
+
     async fn describe_workflow(
         &self,
         request: Request<proto::DescribeWorkflowRequest>,

@@ -145,6 +145,19 @@ pub(super) enum WorkflowCommand {
         #[arg(long, value_parser = parse_request_id)]
         request_id: Option<RequestId>,
     },
+    /// Re-run a workflow from an earlier activation boundary on the current
+    /// version of its type, as a new run (an open run is terminated).
+    Reset {
+        /// The workflow id.
+        id: String,
+        /// The ActivationCompleted event to go on from, as `keel workflow
+        /// show` numbers it.
+        #[arg(long)]
+        to: u64,
+        /// Why.
+        #[arg(long, default_value = "reset from the command line")]
+        reason: String,
+    },
     /// Wait for the latest run to close; print its result (exit 1 unless it
     /// completed).
     Result {

@@ -274,7 +274,7 @@ pub(crate) fn finish(
     run.close(outcome);
 }
 
-fn timer(run: &RunHandle, seq: u32, fire_at_ms: u64) -> TimerRecord {
+pub(crate) fn timer(run: &RunHandle, seq: u32, fire_at_ms: u64) -> TimerRecord {
     TimerRecord {
         run_id: run.id,
         seq,
@@ -282,7 +282,7 @@ fn timer(run: &RunHandle, seq: u32, fire_at_ms: u64) -> TimerRecord {
     }
 }
 
-fn task(run: &RunHandle, event: &Event, now: u64) -> Option<ActivityTask> {
+pub(crate) fn task(run: &RunHandle, event: &Event, now: u64) -> Option<ActivityTask> {
     let Event::ActivityScheduled(scheduled) = event else {
         return None;
     };

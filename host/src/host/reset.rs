@@ -1,0 +1,256 @@
+//! Reset: re-run a workflow from an earlier activation boundary, on the
+//! current version of its type (Temporal's reset). A new run of the same
+//! workflow id starts with the history up to the boundary; the signals
+//! recorded after it are delivered again; the run being reset, if open, is
+//! terminated naming the new run. Both histories are kept.
+
+use std::collections::BTreeMap;
+
+use super::Host;
+use crate::error::{Error, Result};
+use crate::history::{Event, HistoryEvent, RunMachine, split_activations};
+use crate::host::Verdict;
+use crate::ids::{RunId, WorkflowId};
+use crate::runtime::activation::{facts, wake};
+use crate::runtime::recording::{finish, task, timer};
+use crate::runtime::{RunHandle, upgrade};
+use crate::store::{Batch, Check, Op, RunRecord};
+use crate::types::{Outcome, RunStatus};
+use crate::worker::dispatch::dispatch;
+
+impl Host {
+    /// Reset `workflow_id`'s latest run to the activation boundary
+    /// `event_id` (an `ActivationCompleted` event of its history); returns
+    /// the new run.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] for an unknown workflow id;
+    /// [`Error::InvalidArgument`] if `event_id` is not a boundary the run
+    /// can go on from; [`Error::FailedPrecondition`] if the history up to
+    /// it does not replay on the type's current version.
+    pub async fn reset(
+        &self,
+        workflow_id: &WorkflowId,
+        event_id: u64,
+        reason: &str,
+    ) -> Result<RunId> {
+        self.check_reason(reason)?;
+        let old = self.latest(workflow_id).await?;
+        let history = self.core.store.history(old.run_id).await?;
+        let prefix = prefix_to(&history, event_id)?;
+        let component = self
+            .core
+            .current_version(&old.workflow_type)
+            .unwrap_or_else(|| old.component.clone());
+        let loaded = self.core.component(&component).await?;
+        let now = self.core.clock.now_ms();
+        let new = RunHandle::new(
+            RunId::generate(),
+            old.workflow_id.clone(),
+            old.workflow_type.clone(),
+            component.clone(),
+            prefix[0].time_ms,
+            match &prefix[0].event {
+                Event::WorkflowStarted(started) => started.random_seed,
+                _ => 0,
+            },
+        );
+        let (core, run_facts, replayed) = (self.core.clone(), facts(&new), prefix.clone());
+        let (verdict, _) = tokio::task::spawn_blocking(move || {
+            upgrade::check(&core.wasm, loaded, run_facts, &replayed)
+        })
+        .await
+        .map_err(|e| Error::internal("replaying the history to reset to", e))?;
+        match verdict {
+            Verdict::Compatible => {}
+            Verdict::Diverges(nd) => {
+                return Err(Error::FailedPrecondition(format!(
+                    "the history up to event {event_id} does not replay on the current version \
+                     {}: {nd}",
+                    component.short()
+                )));
+            }
+            other => {
+                return Err(Error::FailedPrecondition(format!(
+                    "the history up to event {event_id} cannot be replayed: {other:?}"
+                )));
+            }
+        }
+        let mut machine = RunMachine::default();
+        for event in &prefix {
+            machine.apply(&event.event);
+        }
+        // Signals that came after the boundary are delivered to the new run.
+        let signals: Vec<Event> = history
+            .iter()
+            .filter(|e| e.id > event_id && matches!(e.event, Event::SignalReceived(_)))
+            .map(|e| e.event.clone())
+            .collect();
+        let batch = self.reset_batch(
+            &old, &new, &prefix, signals, &machine, event_id, reason, now,
+        );
+        let appended = self.core.store.commit(batch).await?;
+        if let Some(run) = self.core.run(old.run_id) {
+            finish(
+                &self.core,
+                &run,
+                &RunMachine::default(),
+                terminated(new.id, event_id, reason),
+            );
+        }
+        // The old run's close comes first, if it was open.
+        let was_open = usize::from(old.status == RunStatus::Running);
+        let new_history: Vec<HistoryEvent> = appended.into_iter().skip(was_open).collect();
+        new.saw(new_history.iter().map(|e| e.id));
+        new.push_inputs(split_activations(&new_history).1);
+        self.core.insert_run(new.clone());
+        for (seq, at) in machine.pending_timers() {
+            self.core.timers.arm(timer(&new, seq, at));
+        }
+        for scheduled in pending_activities(&prefix, &machine) {
+            if let Some(task) = task(&new, scheduled, now) {
+                dispatch(&self.core, task);
+            }
+        }
+        wake(&self.core, &new);
+        tracing::info!(
+            %workflow_id, from = %old.run_id, to = %new.id, event_id, version = %component.short(),
+            "run reset"
+        );
+        Ok(new.id)
+    }
+
+    /// One commit: the old run terminated (if open), the new run with the
+    /// history prefix (same ids, same times), the signals after it, and
+    /// its pending timers and activities.
+    #[allow(clippy::too_many_arguments, reason = "one commit's parts, named")]
+    fn reset_batch(
+        &self,
+        old: &RunRecord,
+        new: &RunHandle,
+        prefix: &[HistoryEvent],
+        signals: Vec<Event>,
+        machine: &RunMachine,
+        event_id: u64,
+        reason: &str,
+        now: u64,
+    ) -> Batch {
+        let mut batch = Batch::default();
+        if old.status == RunStatus::Running {
+            let outcome = terminated(new.id, event_id, reason);
+            batch = batch
+                .check(Check::RunOpen(old.run_id))
+                .op(Op::Append {
+                    run_id: old.run_id,
+                    time_ms: now,
+                    events: vec![Event::closing(&outcome)],
+                })
+                .op(Op::CloseRun {
+                    run_id: old.run_id,
+                    outcome,
+                    closed_at_ms: now,
+                });
+        }
+        batch = batch.op(Op::InsertRun(RunRecord {
+            run_id: new.id,
+            workflow_id: new.workflow_id.clone(),
+            workflow_type: new.workflow_type.clone(),
+            component: new.component(),
+            status: RunStatus::Running,
+            created_at_ms: now,
+            closed_at_ms: None,
+            outcome: None,
+        }));
+        // Consecutive events of the same time in one append each.
+        let mut by_time: Vec<(u64, Vec<Event>)> = Vec::new();
+        for event in prefix {
+            match by_time.last_mut() {
+                Some((at, events)) if *at == event.time_ms => events.push(event.event.clone()),
+                _ => by_time.push((event.time_ms, vec![event.event.clone()])),
+            }
+        }
+        if !signals.is_empty() {
+            by_time.push((now, signals));
+        }
+        for (time_ms, events) in by_time {
+            batch = batch.op(Op::Append {
+                run_id: new.id,
+                time_ms,
+                events,
+            });
+        }
+        for (seq, at) in machine.pending_timers() {
+            batch = batch.op(Op::InsertTimer(timer(new, seq, at)));
+        }
+        for scheduled in pending_activities(prefix, machine) {
+            if let Some(task) = task(new, scheduled, now) {
+                batch = batch.op(Op::InsertTask(task));
+            }
+        }
+        batch
+    }
+}
+
+fn terminated(new: RunId, event_id: u64, reason: &str) -> Outcome {
+    Outcome::Terminated(format!("reset to event {event_id} as run {new}: {reason}"))
+}
+
+/// The history up to and including the boundary `event_id`, if the run can
+/// go on from there.
+fn prefix_to(history: &[HistoryEvent], event_id: u64) -> Result<Vec<HistoryEvent>> {
+    let boundaries: Vec<u64> = history
+        .iter()
+        .filter(|e| matches!(e.event, Event::ActivationCompleted(_)))
+        .map(|e| e.id)
+        .collect();
+    let closed_at = history.iter().find(|e| e.event.is_terminal()).map(|e| e.id);
+    // A boundary whose activation closed the run has nothing to go on from.
+    let usable: Vec<u64> = boundaries
+        .into_iter()
+        .filter(|id| closed_at.is_none_or(|closed| *id < closed))
+        .collect();
+    if !usable.contains(&event_id) {
+        let shown: Vec<String> = usable
+            .iter()
+            .rev()
+            .take(10)
+            .rev()
+            .map(u64::to_string)
+            .collect();
+        return Err(Error::InvalidArgument(format!(
+            "event {event_id} is not an activation boundary the run can go on from; reset to one \
+             of its ActivationCompleted events: {}",
+            if shown.is_empty() {
+                "none".to_string()
+            } else {
+                shown.join(", ")
+            }
+        )));
+    }
+    Ok(history
+        .iter()
+        .take_while(|e| e.id <= event_id)
+        .cloned()
+        .collect())
+}
+
+/// The `ActivityScheduled` events of the activities pending at the end of
+/// `prefix`.
+fn pending_activities<'a>(
+    prefix: &'a [HistoryEvent],
+    machine: &RunMachine,
+) -> impl Iterator<Item = &'a Event> {
+    let scheduled: BTreeMap<u32, &Event> = prefix
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::ActivityScheduled(s) => Some((s.seq, &e.event)),
+            _ => None,
+        })
+        .collect();
+    let pending: Vec<&Event> = scheduled
+        .into_iter()
+        .filter(|(seq, _)| machine.cancellation_type(*seq).is_some())
+        .map(|(_, e)| e)
+        .collect();
+    pending.into_iter()
+}
