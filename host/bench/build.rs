@@ -3,6 +3,7 @@ fn main() -> anyhow::Result<()> {
         "example-hello-workflow",
         "example-fan-out-workflow",
         "guest-kitchen-sink",
+        "guest-kitchen-sink-v2",
     ])?;
     keel_guest_build::export_env(&built);
     Ok(())

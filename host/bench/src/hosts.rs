@@ -15,6 +15,13 @@ pub(crate) struct Bench {
     dir: tempfile::TempDir,
 }
 
+impl Bench {
+    /// The host's store file.
+    pub(crate) fn db_path(&self) -> std::path::PathBuf {
+        self.dir.path().join("bench.db")
+    }
+}
+
 impl Drop for Bench {
     fn drop(&mut self) {
         self.stop_servers.clear();

@@ -1,5 +1,5 @@
-//! The workloads: the SQLite baseline, W1–W4, the micro-benchmarks and the
-//! scaling series.
+//! The workloads: the SQLite baseline, W1–W4, the micro-benchmarks, the
+//! compatibility check of a new version and the scaling series.
 
 use std::time::Duration;
 
@@ -12,12 +12,15 @@ use crate::measure::{Samples, now, rss, time};
 use crate::report::Figure;
 
 mod micro;
+mod upgrades;
 
 use micro::micro;
+use upgrades::upgrades;
 
 const HELLO: &str = env!("KEEL_GUEST_EXAMPLE_HELLO_WORKFLOW");
 const FAN_OUT: &str = env!("KEEL_GUEST_EXAMPLE_FAN_OUT_WORKFLOW");
 const KITCHEN_SINK: &str = env!("KEEL_GUEST_GUEST_KITCHEN_SINK");
+const KITCHEN_SINK_V2: &str = env!("KEEL_GUEST_GUEST_KITCHEN_SINK_V2");
 
 /// How many runs each workload does.
 #[derive(Debug, Clone)]
@@ -31,6 +34,7 @@ pub struct Scale {
     replay_events: Vec<usize>,
     scaling: Vec<usize>,
     cached_instances: usize,
+    check_runs: Vec<usize>,
 }
 
 impl Scale {
@@ -46,6 +50,7 @@ impl Scale {
             replay_events: vec![10, 100, 1_000, 10_000],
             scaling: vec![1, 10, 100, 1_000],
             cached_instances: 200,
+            check_runs: vec![1_000, 10_000],
         }
     }
 
@@ -61,6 +66,7 @@ impl Scale {
             replay_events: vec![10, 100],
             scaling: vec![1, 10],
             cached_instances: 10,
+            check_runs: vec![20],
         }
     }
 }
@@ -192,6 +198,8 @@ pub async fn run_all(scale: &Scale) -> anyhow::Result<Vec<Figure>> {
     eprintln!("W4 done");
     micro(scale, &mut table).await?;
     eprintln!("micro done");
+    upgrades(scale, &mut table).await?;
+    eprintln!("upgrade done");
     scaling(scale, &mut table).await?;
     eprintln!("scaling done");
     w3(scale, &mut table).await?;
