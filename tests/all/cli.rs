@@ -500,7 +500,37 @@ fn rust_log_keel_debug_shows_the_engine_at_work() {
     server.ok(&["workflow", "result", "t"]);
     drop(server);
     let text = std::fs::read_to_string(log.path()).unwrap();
-    for step in ["activation recorded", "timer due", "deployed"] {
+    for step in [
+        "native activities served",
+        "activation recorded",
+        "timer due",
+        "deployed",
+    ] {
         assert!(text.contains(step), "no {step:?} in the debug log:\n{text}");
     }
+}
+
+#[test]
+fn a_bare_keel_server_warns_that_it_serves_no_activities() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let mut server = Command::new(keel_binary())
+        .args(["server", "--listen", "127.0.0.1:0", "--db"])
+        .arg(dir.path().join("keel.db"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log.reopen().unwrap()))
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("listening on"), "{line}");
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let text = std::fs::read_to_string(log.path()).unwrap();
+    assert!(
+        text.contains("this host serves no native activities"),
+        "{text}"
+    );
 }

@@ -122,6 +122,17 @@ pub async fn serve(args: ServerArgs, activities: Activities, components: &[&[u8]
         ..HostConfig::default()
     };
     config.engine.memory_budget_bytes = args.memory_budget_mib.saturating_mul(1 << 20);
+    let mut names = activities.names();
+    names.sort_unstable();
+    if names.is_empty() {
+        tracing::warn!(
+            "this host serves no native activities: a workflow's first activity fails until a \
+             host that registers it runs (build one on keel_host::cli::serve with your \
+             Activities, as the examples do)"
+        );
+    } else {
+        tracing::info!(count = names.len(), activities = ?names, "native activities served");
+    }
     let host = Host::builder()
         .sqlite(&args.db)
         .config(config)
