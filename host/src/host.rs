@@ -24,7 +24,7 @@ pub use upgrades::{CompatibilityReport, RunVerdict, Verdict};
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::history::{CancelRequested, Event, SignalReceived};
+use crate::history::{CancelRequested, Event, RunMachine, SignalReceived};
 use crate::ids::{RequestId, WorkflowId};
 use crate::runtime::{Core, Recovered, RunHandle, failures, recording};
 use crate::store::{Batch, Check, Op, RunRecord, StoreError};
@@ -109,6 +109,7 @@ impl Host {
         input: Payload,
         request: Option<&RequestId>,
     ) -> Result<()> {
+        let _working = self.core.busy.begin();
         let loaded = self.core.component(&run.component()).await?;
         check_signal(
             loaded.workflow_type(&run.workflow_type),
@@ -144,6 +145,7 @@ impl Host {
         request: Option<&RequestId>,
     ) -> Result<()> {
         self.check_reason(reason)?;
+        let _working = self.core.busy.begin();
         let event = Event::CancelRequested(CancelRequested {
             reason: reason.to_string(),
         });
@@ -178,7 +180,17 @@ impl Host {
             Err(StoreError::DuplicateRequest(..)) => return Ok(()),
             other => other?,
         };
-        recording::finish(&self.core, &run, &Default::default(), outcome);
+        // The pending timers to disarm: the cached instance knows them;
+        // otherwise the history does.
+        let mut machine = RunMachine::default();
+        if !run.is_live()
+            && let Ok(history) = self.core.store.history(run.id).await
+        {
+            for event in &history {
+                machine.apply(&event.event);
+            }
+        }
+        recording::finish(&self.core, &run, &machine, outcome);
         Ok(())
     }
 

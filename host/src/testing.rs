@@ -5,7 +5,9 @@
 //! retry or task backoff whenever every run is waiting on time, so a
 //! workflow that sleeps 30 days finishes in milliseconds, and in the same
 //! order as it would in real time. Activities are whatever the test
-//! registers: the real ones, or test doubles.
+//! registers: the real ones, or test doubles. Time does not move while an
+//! activity attempt runs, so a double that never returns (to test a
+//! timeout) holds the clock: move it with [`TestEnvironment::clock`].
 //!
 //! ```no_run
 //! use keel_host::testing::TestEnvironment;

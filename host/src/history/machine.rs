@@ -180,6 +180,13 @@ impl RunMachine {
         self.timers.iter().map(|(seq, at)| (*seq, *at))
     }
 
+    /// True if a pending activity was asked to cancel (and waits for it).
+    pub fn is_cancel_requested(&self, seq: u32) -> bool {
+        self.activities
+            .get(&seq)
+            .is_some_and(|a| a.cancel_requested)
+    }
+
     /// The cancellation type of a pending activity.
     pub fn cancellation_type(&self, seq: u32) -> Option<CancellationType> {
         self.activities.get(&seq).map(|a| a.cancellation_type)

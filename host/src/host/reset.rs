@@ -14,7 +14,7 @@ use crate::ids::{RunId, WorkflowId};
 use crate::runtime::activation::{facts, wake};
 use crate::runtime::recording::{finish, task, timer};
 use crate::runtime::{RunHandle, upgrade};
-use crate::store::{Batch, Check, Op, RunRecord};
+use crate::store::{Batch, Check, Op, RunRecord, StoreError};
 use crate::types::{Outcome, RunStatus};
 use crate::worker::dispatch::dispatch;
 
@@ -35,6 +35,35 @@ impl Host {
         reason: &str,
     ) -> Result<RunId> {
         self.check_reason(reason)?;
+        // On a task of the host's own, so that a caller who goes away does
+        // not leave a reset committed but not taken up; one at a time, as
+        // each holds a history and replays it.
+        let (host, workflow_id, reason) = (self.clone(), workflow_id.clone(), reason.to_string());
+        self.core
+            .tasks
+            .spawn(async move {
+                let _one = host.core.upgrading.lock().await;
+                for _ in 0..RESET_ATTEMPTS {
+                    if let Some(run) = host.try_reset(&workflow_id, event_id, &reason).await? {
+                        return Ok(run);
+                    }
+                }
+                Err(Error::FailedPrecondition(format!(
+                    "workflow {workflow_id} kept changing while it was reset; try again"
+                )))
+            })
+            .await
+            .map_err(|e| Error::internal("resetting a run", e))?
+    }
+
+    /// One attempt at [`Host::reset`]: the new run, or `None` if the run
+    /// changed between reading its history and committing.
+    async fn try_reset(
+        &self,
+        workflow_id: &WorkflowId,
+        event_id: u64,
+        reason: &str,
+    ) -> Result<Option<RunId>> {
         let old = self.latest(workflow_id).await?;
         let history = self.core.store.history(old.run_id).await?;
         let prefix = prefix_to(&history, event_id)?;
@@ -81,20 +110,35 @@ impl Host {
             machine.apply(&event.event);
         }
         // Signals that came after the boundary are delivered to the new run.
+        let after = prefix.last().map_or(event_id, |e| e.id);
         let signals: Vec<Event> = history
             .iter()
-            .filter(|e| e.id > event_id && matches!(e.event, Event::SignalReceived(_)))
+            .filter(|e| e.id > after && matches!(e.event, Event::SignalReceived(_)))
             .map(|e| e.event.clone())
             .collect();
-        let batch = self.reset_batch(
+        let mut batch = self.reset_batch(
             &old, &new, &prefix, signals, &machine, event_id, reason, now,
         );
-        let appended = self.core.store.commit(batch).await?;
+        if old.status == RunStatus::Running {
+            let last = history.last().map_or(0, |e| e.id);
+            batch = batch.check(Check::NoEventsAfter(old.run_id, last));
+        }
+        let appended = match self.core.store.commit(batch).await {
+            Ok(appended) => appended,
+            Err(StoreError::CheckFailed(Check::NoEventsAfter(..) | Check::RunOpen(_))) => {
+                return Ok(None);
+            }
+            Err(err) => return Err(err.into()),
+        };
         if let Some(run) = self.core.run(old.run_id) {
+            let mut old_machine = RunMachine::default();
+            for event in &history {
+                old_machine.apply(&event.event);
+            }
             finish(
                 &self.core,
                 &run,
-                &RunMachine::default(),
+                &old_machine,
                 terminated(new.id, event_id, reason),
             );
         }
@@ -109,6 +153,10 @@ impl Host {
         }
         for scheduled in pending_activities(&prefix, &machine) {
             if let Some(task) = task(&new, scheduled, now) {
+                if machine.is_cancel_requested(task.seq) {
+                    // It was asked to stop and the run waits for it to.
+                    self.core.activity_token(new.id, task.seq).cancel();
+                }
                 dispatch(&self.core, task);
             }
         }
@@ -117,7 +165,7 @@ impl Host {
             %workflow_id, from = %old.run_id, to = %new.id, event_id, version = %component.short(),
             "run reset"
         );
-        Ok(new.id)
+        Ok(Some(new.id))
     }
 
     /// One commit: the old run terminated (if open), the new run with the
@@ -191,6 +239,9 @@ impl Host {
     }
 }
 
+/// Attempts at a reset while the run keeps changing under it.
+const RESET_ATTEMPTS: usize = 3;
+
 fn terminated(new: RunId, event_id: u64, reason: &str) -> Outcome {
     Outcome::Terminated(format!("reset to event {event_id} as run {new}: {reason}"))
 }
@@ -227,11 +278,24 @@ fn prefix_to(history: &[HistoryEvent], event_id: u64) -> Result<Vec<HistoryEvent
             }
         )));
     }
-    Ok(history
+    let mut prefix: Vec<HistoryEvent> = history
         .iter()
         .take_while(|e| e.id <= event_id)
         .cloned()
-        .collect())
+        .collect();
+    // The follow-ups the boundary's commit recorded after it (activities
+    // its activation cancelled at once) belong with it.
+    let boundary_time = prefix.last().map_or(0, |e| e.time_ms);
+    prefix.extend(
+        history
+            .iter()
+            .skip_while(|e| e.id <= event_id)
+            .take_while(|e| {
+                e.time_ms == boundary_time && matches!(e.event, Event::ActivityCancelled(_))
+            })
+            .cloned(),
+    );
+    Ok(prefix)
 }
 
 /// The `ActivityScheduled` events of the activities pending at the end of
@@ -253,4 +317,53 @@ fn pending_activities<'a>(
         .map(|(_, e)| e)
         .collect();
     pending.into_iter()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::{
+        ActivationCompleted, ActivityCancelRequested, ActivityCancelled, SignalReceived,
+    };
+    use crate::types::Payload;
+
+    fn at(id: u64, time_ms: u64, event: Event) -> HistoryEvent {
+        HistoryEvent { id, time_ms, event }
+    }
+
+    fn boundary(consumed: Vec<u64>) -> Event {
+        Event::ActivationCompleted(ActivationCompleted { consumed })
+    }
+
+    #[test]
+    fn a_boundary_takes_the_follow_ups_its_commit_recorded_after_it() {
+        let signal = || {
+            Event::SignalReceived(SignalReceived {
+                name: "go".into(),
+                input: Payload::default(),
+            })
+        };
+        let history = [
+            at(1, 10, signal()),
+            at(2, 10, boundary(vec![1])),
+            at(3, 20, signal()),
+            at(
+                4,
+                30,
+                Event::ActivityCancelRequested(ActivityCancelRequested { seq: 1 }),
+            ),
+            at(5, 30, boundary(vec![3])),
+            at(
+                6,
+                30,
+                Event::ActivityCancelled(ActivityCancelled { seq: 1 }),
+            ),
+            at(7, 40, signal()),
+        ];
+        let ids = |prefix: Vec<HistoryEvent>| prefix.iter().map(|e| e.id).collect::<Vec<_>>();
+        assert_eq!(ids(prefix_to(&history, 5).unwrap()), [1, 2, 3, 4, 5, 6]);
+        assert_eq!(ids(prefix_to(&history, 2).unwrap()), [1, 2]);
+        let refused = prefix_to(&history, 4).unwrap_err().to_string();
+        assert!(refused.contains("events: 2, 5"), "{refused}");
+    }
 }

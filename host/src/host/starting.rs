@@ -22,6 +22,8 @@ impl Host {
         start: StartWorkflow,
         signal: Option<(&str, Payload)>,
     ) -> Result<Started> {
+        // Work in hand until the start is committed and handed over.
+        let _working = self.core.busy.begin();
         let component_id = self
             .core
             .current_version(&start.workflow_type)

@@ -132,8 +132,10 @@ impl Host {
         let runs = self.runs_served_by(&candidate);
         // On a task of the host's own, so that a caller who goes away does
         // not stop the upgrade half-way.
-        let (core, target) = (self.core.clone(), candidate.clone());
+        let (core, target, working) =
+            (self.core.clone(), candidate.clone(), self.core.busy.begin());
         let moves = self.core.tasks.spawn(async move {
+            let _working = working;
             futures::stream::iter(runs)
                 .map(|run| move_one(&core, run, target.clone()))
                 .buffer_unordered(parallelism())
@@ -221,8 +223,9 @@ pub(super) fn retry_stuck_runs(
         return;
     }
     // A few at a time: each replays its whole history.
-    let (mover, candidate) = (core.clone(), candidate.clone());
+    let (mover, candidate, working) = (core.clone(), candidate.clone(), core.busy.begin());
     core.tasks.spawn(async move {
+        let _working = working;
         futures::stream::iter(stuck)
             .map(|run| move_one(&mover, run, candidate.clone()))
             .buffer_unordered(parallelism())

@@ -264,13 +264,17 @@ pub(crate) fn finish(
     machine: &RunMachine,
     outcome: Outcome,
 ) {
+    // The cached instance knows the pending timers when the caller (a
+    // terminate from outside the actor) does not.
+    let live = run.take_live();
+    let machine = live.as_ref().map_or(machine, |live| &live.machine);
     for (seq, _) in machine.pending_timers() {
         core.timers.disarm(run.id, seq);
     }
     core.cancel_run_activities(run.id);
     tracing::info!(workflow_id = %run.workflow_id, run_id = %run.id, "run closed: {outcome}");
     core.remove_run(run);
-    drop(run.take_live());
+    drop(live);
     run.close(outcome);
 }
 

@@ -109,9 +109,18 @@ impl TimerService {
         }
     }
 
-    /// Forget a timer (it was cancelled or its run closed).
+    /// Forget a timer (it was cancelled or its run closed). If it was the
+    /// earliest, the service stops waiting for it.
     pub(crate) fn disarm(&self, run: RunId, seq: u32) {
-        self.shared.due().remove(run, seq);
+        let was_first = {
+            let mut due = self.shared.due();
+            let first = due.by_time.first().map(|&(_, r, s)| (r, s));
+            due.remove(run, seq);
+            first == Some((run, seq))
+        };
+        if was_first {
+            self.shared.changed.notify_one();
+        }
     }
 }
 
