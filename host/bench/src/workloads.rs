@@ -198,12 +198,14 @@ pub async fn run_all(scale: &Scale) -> anyhow::Result<Vec<Figure>> {
     eprintln!("W4 done");
     micro(scale, &mut table).await?;
     eprintln!("micro done");
-    upgrades(scale, &mut table).await?;
-    eprintln!("upgrade done");
     scaling(scale, &mut table).await?;
     eprintln!("scaling done");
     w3(scale, &mut table).await?;
     eprintln!("W3 done");
+    // Last: its ten thousand runs would weigh on the figures after it (and
+    // on W3's peak RSS).
+    upgrades(scale, &mut table).await?;
+    eprintln!("upgrade done");
     Ok(table.figures)
 }
 

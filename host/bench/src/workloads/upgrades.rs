@@ -91,15 +91,9 @@ async fn template(host: &Host) -> anyhow::Result<Vec<HistoryEvent>> {
     for i in 0..SIGNALS {
         host.signal(&id, "add", Payload::json(&format!("item {i}"))?)
             .await?;
-    }
-    // Answered once every signal has been delivered.
-    loop {
-        let items = host.query(&id, "items", Payload::default()).await?;
-        let items: Vec<String> = serde_json::from_str(&items.to_string())?;
-        if items.len() == SIGNALS {
-            break;
-        }
-        tokio::task::yield_now().await;
+        // Answered after the signal's activation: one activation each, as
+        // signals that come one by one have.
+        host.query(&id, "items", Payload::default()).await?;
     }
     Ok(host.history(&id).await?)
 }
