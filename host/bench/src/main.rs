@@ -30,16 +30,24 @@ struct Args {
     /// (default 3, or 1 with --quick).
     #[arg(long)]
     runs: Option<usize>,
+    /// Only the workloads whose names start with one of these (baseline,
+    /// W1, W2, W3, W4, micro, scaling, upgrade), for comparing two builds
+    /// on one figure; the SQLite baseline always runs.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
 }
 
 /// One run of the harness in a fresh process, so repetitions do not share
 /// memory, threads or caches.
-fn run_in_child(quick: bool) -> anyhow::Result<Vec<report::Figure>> {
+fn run_in_child(quick: bool, only: &[String]) -> anyhow::Result<Vec<report::Figure>> {
     let out = tempfile::NamedTempFile::new()?;
     let mut child = std::process::Command::new(std::env::current_exe()?);
     child.args(["--runs", "1", "--json"]).arg(out.path());
     if quick {
         child.arg("--quick");
+    }
+    if !only.is_empty() {
+        child.arg("--only").arg(only.join(","));
     }
     let status = child.stdout(std::process::Stdio::null()).status()?;
     anyhow::ensure!(status.success(), "a run of the harness failed ({status})");
@@ -56,12 +64,12 @@ async fn main() -> anyhow::Result<()> {
     };
     let runs = args.runs.unwrap_or(if args.quick { 1 } else { 3 }).max(1);
     let figures = if runs == 1 {
-        workloads::run_all(&scale).await?
+        workloads::run_all(&scale, &args.only).await?
     } else {
         let mut all = Vec::with_capacity(runs);
         for run in 1..=runs {
             eprintln!("run {run} of {runs}");
-            all.push(run_in_child(args.quick)?);
+            all.push(run_in_child(args.quick, &args.only)?);
         }
         report::medians(all)
     };

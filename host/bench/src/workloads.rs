@@ -168,8 +168,14 @@ impl Table<'_> {
     }
 }
 
-/// Run every workload and return the figures.
-pub async fn run_all(scale: &Scale) -> anyhow::Result<Vec<Figure>> {
+/// Run every workload (or those `only` names) and return the figures.
+pub async fn run_all(scale: &Scale, only: &[String]) -> anyhow::Result<Vec<Figure>> {
+    let wanted = |name: &str| {
+        only.is_empty()
+            || only
+                .iter()
+                .any(|o| name.to_lowercase().starts_with(&o.to_lowercase()))
+    };
     let base = baseline(scale.baseline_commits)?;
     let mut table = Table {
         figures: Vec::new(),
@@ -190,22 +196,36 @@ pub async fn run_all(scale: &Scale) -> anyhow::Result<Vec<Figure>> {
         "",
     );
     eprintln!("baseline done");
-    w1(scale, &mut table).await?;
-    eprintln!("W1 done");
-    w2(scale, &mut table).await?;
-    eprintln!("W2 done");
-    w4(scale, &mut table).await?;
-    eprintln!("W4 done");
-    micro(scale, &mut table).await?;
-    eprintln!("micro done");
-    scaling(scale, &mut table).await?;
-    eprintln!("scaling done");
-    w3(scale, &mut table).await?;
-    eprintln!("W3 done");
+    if wanted("W1") {
+        w1(scale, &mut table).await?;
+        eprintln!("W1 done");
+    }
+    if wanted("W2") {
+        w2(scale, &mut table).await?;
+        eprintln!("W2 done");
+    }
+    if wanted("W4") {
+        w4(scale, &mut table).await?;
+        eprintln!("W4 done");
+    }
+    if wanted("micro") {
+        micro(scale, &mut table).await?;
+        eprintln!("micro done");
+    }
+    if wanted("scaling") {
+        scaling(scale, &mut table).await?;
+        eprintln!("scaling done");
+    }
+    if wanted("W3") {
+        w3(scale, &mut table).await?;
+        eprintln!("W3 done");
+    }
     // Last: its ten thousand runs would weigh on the figures after it (and
     // on W3's peak RSS).
-    upgrades(scale, &mut table).await?;
-    eprintln!("upgrade done");
+    if wanted("upgrade") {
+        upgrades(scale, &mut table).await?;
+        eprintln!("upgrade done");
+    }
     Ok(table.figures)
 }
 
