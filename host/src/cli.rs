@@ -157,8 +157,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Replay { component, history } => return Ok(replay(&component, &history)),
         Command::Workflow(command) => return workflow(&connect().await?, command).await,
-        Command::Deployment(DeploymentCommand::List) => {
-            output::deployments(&connect().await?.deployments().await?);
+        Command::Deployment(DeploymentCommand::List { json }) => {
+            let deployments = connect().await?.deployments().await?;
+            match json {
+                true => output::json(&deployments)?,
+                false => output::deployments(&deployments),
+            }
         }
         Command::Deployment(DeploymentCommand::Rollback {
             workflow_type,

@@ -291,7 +291,7 @@ pub struct RunFilter {
 }
 
 /// A stored component without its bytes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ComponentSummary {
     /// Its id.
     pub id: ComponentId,

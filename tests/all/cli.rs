@@ -270,6 +270,23 @@ fn the_cli_manages_deployments_and_reports_bad_input_in_one_line() {
         .to_string();
     let listed = server.ok(&["deployment", "list"]);
     assert_eq!(listed.lines().count(), 3, "{listed}");
+    let listed: serde_json::Value =
+        serde_json::from_str(&server.ok(&["deployment", "list", "--json"])).unwrap();
+    let ids: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["component"]["id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&v1.trim()), "{listed}");
+    let mut current: Vec<&str> = listed[1]["current_for"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    current.sort_unstable();
+    assert_eq!(current, ["signals", "timers"], "{listed}");
     let rolled = server.ok(&["deployment", "rollback", "signals", &v1]);
     assert!(rolled.contains("new runs now start on"), "{rolled}");
     let listed = server.ok(&["deployment", "list"]);

@@ -226,7 +226,11 @@ pub(super) enum WorkflowCommand {
 #[derive(Debug, Subcommand)]
 pub(super) enum DeploymentCommand {
     /// Every deployed component and the types it is current for.
-    List,
+    List {
+        /// Print them as one JSON array.
+        #[arg(long)]
+        json: bool,
+    },
     /// Make an earlier (or any deployed) component the current version of a
     /// workflow type for new runs.
     Rollback {

@@ -99,7 +99,7 @@ pub struct RunDescription {
 }
 
 /// A stored component and what it is current for.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct DeploymentInfo {
     /// The component and the types it serves.
     pub component: ComponentSummary,
