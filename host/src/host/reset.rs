@@ -14,7 +14,7 @@ use crate::ids::{RunId, WorkflowId};
 use crate::runtime::activation::{facts, wake};
 use crate::runtime::recording::{finish, task, timer};
 use crate::runtime::{RunHandle, upgrade};
-use crate::store::{Batch, Check, Op, RunRecord, StoreError};
+use crate::store::{ActivityTask, Batch, Check, Op, RunRecord, StoreError, TimerRecord};
 use crate::types::{Outcome, RunStatus};
 use crate::worker::dispatch::dispatch;
 
@@ -116,8 +116,13 @@ impl Host {
             .filter(|e| e.id > after && matches!(e.event, Event::SignalReceived(_)))
             .map(|e| e.event.clone())
             .collect();
+        let timers: Vec<TimerRecord> = machine
+            .pending_timers()
+            .map(|(seq, at)| timer(&new, seq, at))
+            .collect();
+        let tasks = pending_tasks(&prefix, &machine, &new, now);
         let mut batch = self.reset_batch(
-            &old, &new, &prefix, signals, &machine, event_id, reason, now,
+            &old, &new, &prefix, signals, &timers, &tasks, event_id, reason, now,
         );
         if old.status == RunStatus::Running {
             let last = history.last().map_or(0, |e| e.id);
@@ -148,17 +153,15 @@ impl Host {
         new.saw(new_history.iter().map(|e| e.id));
         new.push_inputs(split_activations(&new_history).1);
         self.core.insert_run(new.clone());
-        for (seq, at) in machine.pending_timers() {
-            self.core.timers.arm(timer(&new, seq, at));
+        for timer in timers {
+            self.core.timers.arm(timer);
         }
-        for scheduled in pending_activities(&prefix, &machine) {
-            if let Some(task) = task(&new, scheduled, now) {
-                if machine.is_cancel_requested(task.seq) {
-                    // It was asked to stop and the run waits for it to.
-                    self.core.activity_token(new.id, task.seq).cancel();
-                }
-                dispatch(&self.core, task);
+        for task in tasks {
+            if machine.is_cancel_requested(task.seq) {
+                // It was asked to stop and the run waits for it to.
+                self.core.activity_token(new.id, task.seq).cancel();
             }
+            dispatch(&self.core, task);
         }
         wake(&self.core, &new);
         tracing::info!(
@@ -178,7 +181,8 @@ impl Host {
         new: &RunHandle,
         prefix: &[HistoryEvent],
         signals: Vec<Event>,
-        machine: &RunMachine,
+        timers: &[TimerRecord],
+        tasks: &[ActivityTask],
         event_id: u64,
         reason: &str,
         now: u64,
@@ -227,13 +231,11 @@ impl Host {
                 events,
             });
         }
-        for (seq, at) in machine.pending_timers() {
-            batch = batch.op(Op::InsertTimer(timer(new, seq, at)));
+        for timer in timers {
+            batch = batch.op(Op::InsertTimer(timer.clone()));
         }
-        for scheduled in pending_activities(prefix, machine) {
-            if let Some(task) = task(new, scheduled, now) {
-                batch = batch.op(Op::InsertTask(task));
-            }
+        for task in tasks {
+            batch = batch.op(Op::InsertTask(task.clone()));
         }
         batch
     }
@@ -298,12 +300,14 @@ fn prefix_to(history: &[HistoryEvent], event_id: u64) -> Result<Vec<HistoryEvent
     Ok(prefix)
 }
 
-/// The `ActivityScheduled` events of the activities pending at the end of
-/// `prefix`.
-fn pending_activities<'a>(
-    prefix: &'a [HistoryEvent],
+/// The tasks of the activities pending at the end of `prefix`, for `run`,
+/// in sequence order.
+fn pending_tasks(
+    prefix: &[HistoryEvent],
     machine: &RunMachine,
-) -> impl Iterator<Item = &'a Event> {
+    run: &RunHandle,
+    now: u64,
+) -> Vec<ActivityTask> {
     let scheduled: BTreeMap<u32, &Event> = prefix
         .iter()
         .filter_map(|e| match &e.event {
@@ -311,12 +315,11 @@ fn pending_activities<'a>(
             _ => None,
         })
         .collect();
-    let pending: Vec<&Event> = scheduled
+    scheduled
         .into_iter()
         .filter(|(seq, _)| machine.cancellation_type(*seq).is_some())
-        .map(|(_, e)| e)
-        .collect();
-    pending.into_iter()
+        .filter_map(|(_, scheduled)| task(run, scheduled, now))
+        .collect()
 }
 
 #[cfg(test)]
