@@ -13,7 +13,7 @@ use crate::engine::LoadedComponent;
 use crate::error::{Error, Result};
 use crate::history::NonDeterminism;
 use crate::ids::{ComponentId, RunId, WorkflowId};
-use crate::runtime::activation::{facts, wake};
+use crate::runtime::activation::wake;
 use crate::runtime::{Core, RunHandle, UpgradeRequest, upgrade};
 
 /// How an open run fares on a version of its code.
@@ -296,21 +296,7 @@ async fn check_one(
     candidate: Arc<LoadedComponent>,
 ) -> RunVerdict {
     let component = run.component();
-    let history = match core.store.history(run.id).await {
-        Ok(history) => history,
-        Err(err) => {
-            let message = format!("cannot read the run's history: {err}");
-            return verdict_of(&run, component, Verdict::Fails { message });
-        }
-    };
-    let (checking, run_facts) = (core.clone(), facts(&run));
-    let verdict = tokio::task::spawn_blocking(move || {
-        upgrade::check(&checking.wasm, candidate, run_facts, &history).0
-    })
-    .await
-    .unwrap_or_else(|panic| Verdict::Fails {
-        message: format!("replay stopped: {panic}"),
-    });
+    let (verdict, _) = upgrade::replay_on(core, &run, candidate).await;
     verdict_of(&run, component, verdict)
 }
 

@@ -35,6 +35,29 @@ pub(crate) fn check(
     }
 }
 
+/// Read `run`'s history and replay it on `component`, on the blocking
+/// pool; see [`check`].
+pub(crate) async fn replay_on(
+    core: &Arc<Core>,
+    run: &RunHandle,
+    component: Arc<LoadedComponent>,
+) -> (Verdict, Option<LiveRun>) {
+    let history = match core.store.history(run.id).await {
+        Ok(history) => history,
+        Err(err) => {
+            let message = format!("cannot read the run's history: {err}");
+            return (Verdict::Fails { message }, None);
+        }
+    };
+    let (checking, run_facts) = (core.clone(), facts(run));
+    tokio::task::spawn_blocking(move || check(&checking.wasm, component, run_facts, &history))
+        .await
+        .unwrap_or_else(|panic| {
+            let message = format!("replay stopped: {panic}");
+            (Verdict::Fails { message }, None)
+        })
+}
+
 /// Move `run` onto `component` if its history replays cleanly there. Runs
 /// on the run's actor.
 pub(super) async fn upgrade(
@@ -46,26 +69,7 @@ pub(super) async fn upgrade(
     if &from == component.id() {
         return Verdict::Compatible;
     }
-    let history = match core.store.history(run.id).await {
-        Ok(history) => history,
-        Err(err) => {
-            return Verdict::Fails {
-                message: format!("cannot read the run's history: {err}"),
-            };
-        }
-    };
-    let (checking, target, run_facts) = (core.clone(), component.clone(), facts(run));
-    let checked =
-        tokio::task::spawn_blocking(move || check(&checking.wasm, target, run_facts, &history))
-            .await;
-    let (verdict, live) = match checked {
-        Ok(checked) => checked,
-        Err(panic) => {
-            return Verdict::Fails {
-                message: format!("replay stopped: {panic}"),
-            };
-        }
-    };
+    let (verdict, live) = replay_on(core, run, component.clone()).await;
     let Some(live) = live else {
         return verdict;
     };
