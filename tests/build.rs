@@ -17,6 +17,7 @@ const GUESTS: &[&str] = &[
     "guest-memory-hog",
     "guest-forbidden-import",
     "guest-probes",
+    "guest-cancellation",
     "guest-bad-names",
     "guest-slow-describe",
     "guest-no-export",

@@ -178,14 +178,35 @@ impl<W: 'static> WorkflowContext<W> {
     }
 
     /// Run `task` concurrently with the rest of the workflow, deterministically
-    /// interleaved at its await points. Await the handle for its output.
+    /// interleaved at its await points. Await the handle for its output;
+    /// cancelling the task that awaits it cancels `task` too, and
+    /// [`JoinHandle::cancel`] cancels `task` alone. A cancellation of the
+    /// workflow reaches only its main task and what that task awaits.
     pub fn spawn<T: 'static>(&self, task: impl Future<Output = T> + 'static) -> JoinHandle<T> {
+        self.spawn_task(task, false)
+    }
+
+    /// Run `step` to its end whatever cancellation the awaiting task gets
+    /// meanwhile, for clean-up that must not be cut short: a request that
+    /// arrives while it runs reaches the task at its next step after it.
+    /// (Python's `asyncio.shield` returns at once and lets the step go on;
+    /// this waits for it.) The step can still be cancelled through the
+    /// returned handle.
+    pub fn shield<T: 'static>(&self, step: impl Future<Output = T> + 'static) -> JoinHandle<T> {
+        self.spawn_task(step, true)
+    }
+
+    fn spawn_task<T: 'static>(
+        &self,
+        task: impl Future<Output = T> + 'static,
+        shielded: bool,
+    ) -> JoinHandle<T> {
         let slot = Rc::new(RefCell::new(JoinSlot {
             output: None,
             waker: None,
         }));
         let filled = slot.clone();
-        self.shared.spawn(Box::pin(async move {
+        let task = self.shared.spawn(Box::pin(async move {
             let output = task.await;
             let mut slot = filled.borrow_mut();
             slot.output = Some(output);
@@ -193,6 +214,12 @@ impl<W: 'static> WorkflowContext<W> {
                 waker.wake();
             }
         }));
-        JoinHandle { slot }
+        JoinHandle {
+            task,
+            shielded,
+            slot,
+            shared: self.shared.clone(),
+            waiter: None,
+        }
     }
 }

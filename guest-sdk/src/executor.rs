@@ -1,7 +1,7 @@
 //! The single-threaded, deterministic executor: polls every ready workflow
 //! task in a fixed order until all are blocked.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Wake, Waker};
 
@@ -10,10 +10,10 @@ use futures::future::LocalBoxFuture;
 use crate::shared::{Shared, Spawned, TaskId};
 
 /// Task ids woken since they were last polled, in wake order.
-type ReadyQueue = Arc<Mutex<VecDeque<usize>>>;
+type ReadyQueue = Arc<Mutex<VecDeque<TaskId>>>;
 
 struct TaskWaker {
-    task: usize,
+    task: TaskId,
     ready: ReadyQueue,
 }
 
@@ -30,36 +30,31 @@ impl Wake for TaskWaker {
     }
 }
 
-/// The tasks of one workflow run.
+/// The tasks of one workflow run, by id.
 #[derive(Default)]
 pub(crate) struct Executor {
-    tasks: Vec<Option<(LocalBoxFuture<'static, ()>, Waker)>>,
+    tasks: BTreeMap<TaskId, (LocalBoxFuture<'static, ()>, Waker)>,
     ready: ReadyQueue,
 }
 
 impl Executor {
-    fn spawn(&mut self, shared: &Shared, spawned: Spawned) {
-        let Spawned {
-            future,
-            cancels_seen,
-        } = spawned;
-        let task = self.tasks.len();
-        shared.register_task(task, cancels_seen);
+    fn spawn(&mut self, spawned: Spawned) {
+        let Spawned { task, future } = spawned;
         let waker = Waker::from(Arc::new(TaskWaker {
             task,
             ready: self.ready.clone(),
         }));
-        self.tasks.push(Some((future, waker)));
+        self.tasks.insert(task, (future, waker));
         self.push_ready(task);
     }
 
-    fn push_ready(&self, task: usize) {
+    fn push_ready(&self, task: TaskId) {
         if let Ok(mut ready) = self.ready.lock() {
             ready.push_back(task);
         }
     }
 
-    fn pop_ready(&self) -> Option<usize> {
+    fn pop_ready(&self) -> Option<TaskId> {
         self.ready.lock().ok()?.pop_front()
     }
 
@@ -68,7 +63,7 @@ impl Executor {
     pub(crate) fn run_until_blocked(&mut self, shared: &Shared) {
         loop {
             for spawned in shared.take_spawned() {
-                self.spawn(shared, spawned);
+                self.spawn(spawned);
             }
             if let Some(task) = self.pop_ready() {
                 self.poll(shared, task);
@@ -83,25 +78,8 @@ impl Executor {
         }
     }
 
-    /// A cancellation request arrived: cancel every pending step, and count
-    /// it given to every task that is waiting (not woken since its last
-    /// poll); the others get it at their next step.
-    pub(crate) fn cancel(&self, shared: &Shared, reason: &str) {
-        shared.cancel_all(reason);
-        let woken: Vec<TaskId> = self
-            .ready
-            .lock()
-            .map(|ready| ready.iter().copied().collect())
-            .unwrap_or_default();
-        for (task, _) in self.tasks.iter().enumerate().filter(|(_, t)| t.is_some()) {
-            if !woken.contains(&task) {
-                shared.cancel_reached(task);
-            }
-        }
-    }
-
     fn poll(&mut self, shared: &Shared, task: TaskId) {
-        let Some(Some((future, waker))) = self.tasks.get_mut(task) else {
+        let Some((future, waker)) = self.tasks.get_mut(&task) else {
             return;
         };
         let waker = waker.clone();
@@ -111,7 +89,7 @@ impl Executor {
             .poll(&mut Context::from_waker(&waker))
             .is_ready()
         {
-            self.tasks[task] = None;
+            self.tasks.remove(&task);
             shared.task_finished(task);
         }
     }

@@ -1,6 +1,7 @@
 //! The futures workflow code awaits: durable timers, activity calls,
-//! conditions and spawned tasks. Dropping a pending timer or activity future
-//! cancels its command.
+//! conditions and spawned tasks. Each timer, activity and task can be
+//! cancelled on its own and still be awaited for its outcome; dropping a
+//! pending timer or activity future cancels its command.
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -13,7 +14,7 @@ use serde::de::DeserializeOwned;
 
 use crate::bindings::keel::workflow::activity::Resolution;
 use crate::error::{Error, Result};
-use crate::shared::{ConditionState, ConditionWaiter, Resolved, Shared};
+use crate::shared::{ConditionState, ConditionWaiter, Resolved, Shared, TaskId};
 
 /// A durable timer; resolves when it fires, or with [`Error::Cancelled`] if
 /// the workflow is cancelled first. Returned by `WorkflowContext::sleep`.
@@ -22,6 +23,14 @@ pub struct Sleep {
     pub(crate) seq: u32,
     pub(crate) shared: Rc<Shared>,
     pub(crate) done: bool,
+}
+
+impl Sleep {
+    /// Cancel this timer: awaiting it returns [`Error::Cancelled`] at once.
+    /// Does nothing once it has fired.
+    pub fn cancel(&self) {
+        self.shared.cancel_step(self.seq, "timer cancelled");
+    }
 }
 
 impl Future for Sleep {
@@ -60,6 +69,18 @@ pub struct ActivityCall<O> {
     pub(crate) shared: Rc<Shared>,
     pub(crate) done: bool,
     pub(crate) output: PhantomData<fn() -> O>,
+}
+
+impl<O> ActivityCall<O> {
+    /// Request cancellation of this activity as its cancellation type says;
+    /// await the call for the outcome (with `WaitCancellationCompleted`, it
+    /// resolves once the activity has stopped, and may still complete).
+    /// Does nothing once it has resolved.
+    pub fn cancel(&self) {
+        if let Ok(seq) = self.seq {
+            self.shared.cancel_step(seq, "activity cancelled");
+        }
+    }
 }
 
 impl<O: DeserializeOwned> Future for ActivityCall<O> {
@@ -144,9 +165,16 @@ impl Drop for Condition {
     }
 }
 
-/// The output of a spawned task, awaited through its handle.
+/// The output of a spawned task, awaited through its handle. A request to
+/// cancel the task awaiting an unshielded handle is passed on to the spawned
+/// task; a shielded one (from `WorkflowContext::shield`) is not.
 pub struct JoinHandle<T> {
+    pub(crate) task: TaskId,
+    pub(crate) shielded: bool,
     pub(crate) slot: Rc<RefCell<JoinSlot<T>>>,
+    pub(crate) shared: Rc<Shared>,
+    /// The task awaiting the handle, while it is pending.
+    pub(crate) waiter: Option<TaskId>,
 }
 
 pub(crate) struct JoinSlot<T> {
@@ -154,17 +182,43 @@ pub(crate) struct JoinSlot<T> {
     pub(crate) waker: Option<Waker>,
 }
 
+impl<T> JoinHandle<T> {
+    /// Request cancellation of the spawned task: its pending steps are
+    /// cancelled, or its next one if it waits on none. The task decides what
+    /// to return; await the handle for it. Does nothing once it finished.
+    pub fn cancel(&self) {
+        self.shared.cancel_task(self.task, "task cancelled");
+    }
+
+    fn stop_waiting(&mut self) {
+        if let Some(waiter) = self.waiter.take() {
+            self.shared.unjoin(waiter, self.task);
+        }
+    }
+}
+
 impl<T> Future for JoinHandle<T> {
     type Output = T;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
-        let mut slot = self.slot.borrow_mut();
-        match slot.output.take() {
-            Some(output) => Poll::Ready(output),
-            None => {
-                slot.waker = Some(cx.waker().clone());
-                Poll::Pending
-            }
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        let output = self.slot.borrow_mut().output.take();
+        if let Some(output) = output {
+            self.stop_waiting();
+            return Poll::Ready(output);
         }
+        self.slot.borrow_mut().waker = Some(cx.waker().clone());
+        let current = self.shared.current_task();
+        if !self.shielded && self.waiter != Some(current) {
+            self.stop_waiting();
+            self.waiter = Some(current);
+            self.shared.join(self.task);
+        }
+        Poll::Pending
+    }
+}
+
+impl<T> Drop for JoinHandle<T> {
+    fn drop(&mut self) {
+        self.stop_waiting();
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! A workflow type is a struct holding its state that implements
 //! [`Workflow`]; `run` drives it through a [`WorkflowContext`], which offers
-//! durable timers, activities, conditions, spawned tasks, replay-safe time
+//! durable timers, activities, conditions, spawned tasks (each cancellable
+//! on its own, or shielded from cancellation), replay-safe time
 //! and randomness. One line exports the types a component serves:
 //!
 //! ```no_run

@@ -10,8 +10,8 @@ use crate::bindings::keel::workflow::types::Failure;
 use crate::context::WorkflowContext;
 use crate::error::Error;
 use crate::executor::Executor;
-use crate::shared::{Resolved, Shared};
-use crate::workflow::{Handlers, QueryFailure, Workflow};
+use crate::shared::{MAIN_TASK, Resolved, Shared};
+use crate::workflow::{ANY_SIGNAL, Handlers, QueryFailure, Workflow};
 
 /// Where a run's outcome is left when its main task finishes.
 type OutcomeSlot = Rc<RefCell<Option<Outcome>>>;
@@ -53,14 +53,17 @@ struct RunningWorkflow<W> {
 
 impl<W: Workflow> Running for RunningWorkflow<W> {
     fn signal(&self, name: &str, input: &[u8]) {
-        let Some((_, handler)) = self.handlers.signals.iter().find(|(n, _)| *n == name) else {
+        let signals = &self.handlers.signals;
+        let handler = signals.iter().find(|(n, _)| *n == name);
+        let Some((_, handler)) = handler.or_else(|| signals.iter().find(|(n, _)| *n == ANY_SIGNAL))
+        else {
             log::log(
                 Level::Warn,
                 &format!("dropped signal '{name}': {} has no handler for it", W::NAME),
             );
             return;
         };
-        if let Err(message) = handler(&mut self.state.borrow_mut(), input) {
+        if let Err(message) = handler(&mut self.state.borrow_mut(), name, input) {
             log::log(Level::Error, &format!("dropped signal: bad {message}"));
         }
     }
@@ -108,7 +111,7 @@ fn start<W: Workflow>(
     let ctx = WorkflowContext::new(state.clone(), shared.clone());
     let input = serde_json::from_slice::<W::Input>(crate::workflow::or_null(input));
     let (shared_done, outcome) = (shared.clone(), outcome.clone());
-    shared.spawn(Box::pin(async move {
+    let main = shared.spawn(Box::pin(async move {
         let result = match input {
             Ok(input) => W::run(ctx, input).await,
             Err(e) => Err(Error::payload(&format!("input of workflow {}", W::NAME), e)),
@@ -126,6 +129,7 @@ fn start<W: Workflow>(
             Err(e) => Outcome::Failed(e.to_failure()),
         });
     }));
+    debug_assert_eq!(main, MAIN_TASK, "a run's first task is its main task");
     Box::new(RunningWorkflow { state, handlers })
 }
 
@@ -179,7 +183,7 @@ pub fn activate(entries: &[Entry], jobs: Vec<Job>) -> Outcome {
                     .shared
                     .resolve(result.activity, Resolved::Activity(result.resolution)),
                 Job::Signal(signal) => instance.running.signal(&signal.name, &signal.input),
-                Job::Cancel(reason) => instance.executor.cancel(&instance.shared, &reason),
+                Job::Cancel(reason) => instance.shared.cancel_workflow(&reason),
             }
         }
         let Some(instance) = slot.as_mut() else {

@@ -1,17 +1,19 @@
 //! State shared between the executor, the workflow context and the futures
 //! it hands out: pending commands by sequence number, condition waiters,
-//! newly spawned tasks and cancellation.
+//! tasks and their cancellation.
 //!
-//! A cancellation request reaches every task that exists when it arrives.
-//! A task waiting on a step (timer, activity, condition) has that step
-//! cancelled at once; a task that is not waiting then (its step resolved in
-//! the same activation, or it has not run yet) gets the request at the next
-//! step it waits on. Tasks spawned afterwards are not cancelled. Maps are
-//! ordered by sequence number, so hash order never decides the order of
-//! commands.
+//! Cancellation is per task, as in asyncio. A request to cancel a task
+//! cancels every step the task is waiting on (its timers resolve as
+//! cancelled, its activities are asked to stop, its conditions fail) and is
+//! passed on to the spawned tasks it awaits, except through a shield. A task
+//! that is waiting on nothing cancellable when the request arrives (its step
+//! resolved in the same activation, or it has not run yet) gets the request
+//! at the next step it waits on. Cancelling the workflow cancels its main
+//! task. Maps are ordered by sequence number or task id, so hash order never
+//! decides the order of commands.
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 use std::task::Waker;
 
@@ -36,13 +38,14 @@ pub(crate) enum Resolved {
 
 struct Slot {
     kind: CommandKind,
+    /// The task that awaits the command (at first, the one that issued it).
     task: TaskId,
     resolved: Option<Resolved>,
     cancel_requested: bool,
     waker: Option<Waker>,
 }
 
-/// The executor's index of a task.
+/// A task's id, in spawn order; the main task is the first.
 pub(crate) type TaskId = usize;
 
 /// A task blocked in `wait_condition`.
@@ -52,11 +55,10 @@ pub(crate) struct ConditionWaiter {
     pub(crate) task: TaskId,
 }
 
-/// A spawned future waiting for a task id, with the number of cancellation
-/// requests that came before it (it is not cancelled by those).
+/// A spawned future the executor has not taken yet.
 pub(crate) struct Spawned {
+    pub(crate) task: TaskId,
     pub(crate) future: LocalBoxFuture<'static, ()>,
-    pub(crate) cancels_seen: usize,
 }
 
 /// Progress of one `wait_condition`.
@@ -66,16 +68,26 @@ pub(crate) struct ConditionState {
     pub(crate) waker: Option<Waker>,
 }
 
+/// The cancellation state of a task that has not finished.
+#[derive(Default)]
+struct TaskState {
+    /// A cancellation request the task has not been given yet: the reason.
+    pending_cancel: Option<String>,
+    /// The tasks it awaits through an unshielded `JoinHandle`.
+    joined: BTreeSet<TaskId>,
+}
+
 /// See the module docs.
 #[derive(Default)]
 pub(crate) struct Shared {
     slots: RefCell<BTreeMap<u32, Slot>>,
     conditions: RefCell<Vec<ConditionWaiter>>,
     spawned: RefCell<Vec<Spawned>>,
-    /// Reasons of the cancellation requests received, in order.
-    cancels: RefCell<Vec<String>>,
-    /// Per task, how many of `cancels` it has been given.
-    cancels_seen: RefCell<BTreeMap<TaskId, usize>>,
+    /// Every task that has not finished.
+    tasks: RefCell<BTreeMap<TaskId, TaskState>>,
+    next_task: Cell<TaskId>,
+    /// The reason of the workflow's cancellation, once requested.
+    workflow_cancel: RefCell<Option<String>>,
     /// The task being polled.
     current_task: Cell<TaskId>,
     /// Each patch id asked about, and the answer, which stays the same for
@@ -83,6 +95,9 @@ pub(crate) struct Shared {
     patches: RefCell<BTreeMap<String, bool>>,
     closed: Cell<bool>,
 }
+
+/// The task the workflow's `run` executes in: the first spawned.
+pub(crate) const MAIN_TASK: TaskId = 0;
 
 impl Shared {
     /// The run's answer for patch `id`: asked of the host once, then
@@ -109,7 +124,8 @@ impl Shared {
         );
     }
 
-    /// Take the resolution of `seq`, or remember `waker` to be woken by it.
+    /// Take the resolution of `seq`, or remember `waker` to be woken by it;
+    /// the polling task now owns the step.
     pub(crate) fn poll_slot(&self, seq: u32, waker: &Waker) -> Option<Resolved> {
         let mut slots = self.slots.borrow_mut();
         let slot = slots.get_mut(&seq)?;
@@ -119,6 +135,7 @@ impl Shared {
                 Some(resolved)
             }
             None => {
+                slot.task = self.current_task.get();
                 slot.waker = Some(waker.clone());
                 None
             }
@@ -154,112 +171,138 @@ impl Shared {
         }
     }
 
-    /// Handle a cancellation request: every pending timer and condition
-    /// resolves as cancelled, every pending activity is asked to cancel, and
-    /// every other task gets the request at its next step.
-    pub(crate) fn cancel_all(&self, reason: &str) {
-        self.cancels.borrow_mut().push(reason.to_string());
-        let seqs: Vec<u32> = self
+    /// Handle a cancellation request of the workflow: its main task is
+    /// cancelled.
+    pub(crate) fn cancel_workflow(&self, reason: &str) {
+        self.workflow_cancel.replace(Some(reason.to_string()));
+        self.cancel_task(MAIN_TASK, reason);
+    }
+
+    /// Cancel `task`: its pending steps and conditions are cancelled and the
+    /// request is passed on to the tasks it awaits; if there is nothing to
+    /// cancel, the task gets the request at its next step. Does nothing to
+    /// a finished task.
+    pub(crate) fn cancel_task(&self, task: TaskId, reason: &str) {
+        let joined: Vec<TaskId> = {
+            let tasks = self.tasks.borrow();
+            let Some(state) = tasks.get(&task) else {
+                return;
+            };
+            let alive = |target: &&TaskId| tasks.contains_key(*target);
+            state.joined.iter().filter(alive).copied().collect()
+        };
+        let steps: Vec<u32> = self
             .slots
             .borrow()
             .iter()
-            .filter(|(_, slot)| slot.resolved.is_none() && !slot.cancel_requested)
+            .filter(|(_, s)| s.task == task && s.resolved.is_none() && !s.cancel_requested)
             .map(|(seq, _)| *seq)
             .collect();
-        for seq in seqs {
-            self.cancel_step(seq);
+        let waiters: Vec<ConditionWaiter> = {
+            let mut conditions = self.conditions.borrow_mut();
+            let (mine, others) = conditions.drain(..).partition(|w| w.task == task);
+            *conditions = others;
+            mine
+        };
+        let delivered = !(steps.is_empty() && waiters.is_empty() && joined.is_empty());
+        for seq in steps {
+            self.cancel_step(seq, reason);
         }
-        let waiters: Vec<ConditionWaiter> = self.conditions.borrow_mut().drain(..).collect();
         for waiter in waiters {
-            self.mark_delivered(waiter.task);
             let mut state = waiter.state.borrow_mut();
             state.outcome = Some(Err(reason.to_string()));
             if let Some(waker) = state.waker.take() {
                 waker.wake();
             }
         }
+        for target in joined {
+            self.cancel_task(target, reason);
+        }
+        if !delivered && let Some(state) = self.tasks.borrow_mut().get_mut(&task) {
+            state.pending_cancel = Some(reason.to_string());
+        }
     }
 
     /// Cancel the pending command `seq`: a timer resolves as cancelled at
-    /// once, an activity is asked to stop and resolves when it has.
-    fn cancel_step(&self, seq: u32) {
+    /// once, an activity is asked to stop and resolves as its cancellation
+    /// type says. Does nothing to a resolved or already cancelled command.
+    pub(crate) fn cancel_step(&self, seq: u32, reason: &str) {
+        if self.closed.get() {
+            return;
+        }
         let mut slots = self.slots.borrow_mut();
         let Some(slot) = slots.get_mut(&seq) else {
             return;
         };
+        if slot.resolved.is_some() || slot.cancel_requested {
+            return;
+        }
         slot.cancel_requested = true;
-        let task = slot.task;
         match slot.kind {
             CommandKind::Timer => {
                 timer::cancel(seq);
-                slot.resolved = Some(Resolved::TimerCancelled(self.last_reason()));
+                slot.resolved = Some(Resolved::TimerCancelled(reason.to_string()));
                 if let Some(waker) = slot.waker.take() {
                     waker.wake();
                 }
             }
             CommandKind::Activity => activity::request_cancel(seq),
         }
-        drop(slots);
-        self.mark_delivered(task);
-    }
-
-    fn last_reason(&self) -> String {
-        self.cancels.borrow().last().cloned().unwrap_or_default()
-    }
-
-    /// `task` has been given every cancellation request so far.
-    fn mark_delivered(&self, task: TaskId) {
-        let count = self.cancels.borrow().len();
-        self.cancels_seen.borrow_mut().insert(task, count);
     }
 
     /// The reason of a cancellation request the current task has not been
     /// given yet, marking it given.
-    fn take_undelivered_cancel(&self) -> Option<String> {
+    fn take_pending_cancel(&self) -> Option<String> {
         let task = self.current_task.get();
-        let count = self.cancels.borrow().len();
-        let seen = self.cancels_seen.borrow().get(&task).copied().unwrap_or(0);
-        if seen >= count {
-            return None;
-        }
-        self.mark_delivered(task);
-        Some(self.last_reason())
+        self.tasks
+            .borrow_mut()
+            .get_mut(&task)
+            .and_then(|state| state.pending_cancel.take())
     }
 
     /// Called when a task is about to wait on the unresolved command `seq`:
-    /// if a cancellation request has not reached the task yet, it cancels
-    /// this step.
+    /// a cancellation request that has not reached the task yet cancels this
+    /// step.
     pub(crate) fn deliver_cancel_to_step(&self, seq: u32) {
         let waiting = self
             .slots
             .borrow()
             .get(&seq)
             .is_some_and(|slot| slot.resolved.is_none() && !slot.cancel_requested);
-        if waiting && self.take_undelivered_cancel().is_some() {
-            self.cancel_step(seq);
+        if waiting && let Some(reason) = self.take_pending_cancel() {
+            self.cancel_step(seq, &reason);
         }
     }
 
     /// Called when a task is about to wait on a condition: the reason of a
     /// cancellation request that has not reached the task yet.
     pub(crate) fn cancel_for_condition(&self) -> Option<String> {
-        self.take_undelivered_cancel()
+        self.take_pending_cancel()
     }
 
+    /// The current task waits on `target` through an unshielded handle: a
+    /// request to cancel the current task is passed on to `target`, at once
+    /// if one is pending.
+    pub(crate) fn join(&self, target: TaskId) {
+        let task = self.current_task.get();
+        if let Some(state) = self.tasks.borrow_mut().get_mut(&task) {
+            state.joined.insert(target);
+        }
+        if let Some(reason) = self.take_pending_cancel() {
+            self.cancel_task(target, &reason);
+        }
+    }
+
+    /// `waiter` no longer awaits `target`.
+    pub(crate) fn unjoin(&self, waiter: TaskId, target: TaskId) {
+        if let Some(state) = self.tasks.borrow_mut().get_mut(&waiter) {
+            state.joined.remove(&target);
+        }
+    }
+
+    /// True once cancellation of the workflow has been requested.
     pub(crate) fn cancel_requested(&self) -> bool {
-        !self.cancels.borrow().is_empty()
-    }
-
-    /// A new task that has been given `cancels_seen` cancellation requests.
-    pub(crate) fn register_task(&self, task: TaskId, cancels_seen: usize) {
-        self.cancels_seen.borrow_mut().insert(task, cancels_seen);
-    }
-
-    /// `task` was waiting when the latest cancellation request arrived (on
-    /// a step, which was cancelled, or on another task's outcome): it has
-    /// been given the request.
-    pub(crate) fn cancel_reached(&self, task: TaskId) {
-        self.mark_delivered(task);
+        self.workflow_cancel.borrow().is_some()
     }
 
     /// The task being polled.
@@ -272,9 +315,9 @@ impl Shared {
         self.current_task.set(task);
     }
 
-    /// `task` finished; forget its cancellation bookkeeping.
+    /// `task` finished; forget its cancellation state.
     pub(crate) fn task_finished(&self, task: TaskId) {
-        self.cancels_seen.borrow_mut().remove(&task);
+        self.tasks.borrow_mut().remove(&task);
     }
 
     pub(crate) fn close(&self) {
@@ -311,12 +354,14 @@ impl Shared {
         !satisfied.is_empty()
     }
 
-    pub(crate) fn spawn(&self, future: LocalBoxFuture<'static, ()>) {
-        let cancels_seen = self.cancels.borrow().len();
-        self.spawned.borrow_mut().push(Spawned {
-            future,
-            cancels_seen,
-        });
+    /// Add a task running `future`; the executor polls it from the next
+    /// step on. It has no cancellation request, whatever came before.
+    pub(crate) fn spawn(&self, future: LocalBoxFuture<'static, ()>) -> TaskId {
+        let task = self.next_task.get();
+        self.next_task.set(task + 1);
+        self.tasks.borrow_mut().insert(task, TaskState::default());
+        self.spawned.borrow_mut().push(Spawned { task, future });
+        task
     }
 
     pub(crate) fn take_spawned(&self) -> Vec<Spawned> {

@@ -38,7 +38,12 @@ pub(crate) fn or_null(bytes: &[u8]) -> &[u8] {
     if bytes.is_empty() { b"null" } else { bytes }
 }
 
-pub(crate) type SignalFn<W> = Box<dyn Fn(&mut W, &[u8]) -> std::result::Result<(), String>>;
+/// A signal handler: applies the signal of the given name and argument.
+pub(crate) type SignalFn<W> = Box<dyn Fn(&mut W, &str, &[u8]) -> std::result::Result<(), String>>;
+
+/// The name a type declares when it takes signals of any name; the host
+/// then accepts every name for it.
+pub(crate) const ANY_SIGNAL: &str = "*";
 pub(crate) type QueryFn<W> = Box<dyn Fn(&W, &[u8]) -> std::result::Result<Vec<u8>, QueryFailure>>;
 
 /// Why a query handler could not answer.
@@ -72,10 +77,31 @@ impl<W: 'static> Handlers<W> {
     ) -> &mut Self {
         self.signals.push((
             name,
-            Box::new(move |state, bytes| {
+            Box::new(move |state, _, bytes| {
                 let arg = serde_json::from_slice(or_null(bytes))
                     .map_err(|e| format!("argument of signal '{name}': {e}"))?;
                 handler(state, arg);
+                Ok(())
+            }),
+        ));
+        self
+    }
+
+    /// Handle every signal no [`Handlers::signal`] names (Temporal's dynamic
+    /// signal handler): `handler` gets the signal's name and its argument
+    /// decoded as `A` (use `serde_json::Value` to take any). With it, the
+    /// host accepts signals of any name for this type instead of refusing
+    /// unknown ones.
+    pub fn dynamic_signal<A: DeserializeOwned>(
+        &mut self,
+        handler: impl Fn(&mut W, &str, A) + 'static,
+    ) -> &mut Self {
+        self.signals.push((
+            ANY_SIGNAL,
+            Box::new(move |state, name, bytes| {
+                let arg = serde_json::from_slice(or_null(bytes))
+                    .map_err(|e| format!("argument of signal '{name}': {e}"))?;
+                handler(state, name, arg);
                 Ok(())
             }),
         ));

@@ -2,6 +2,7 @@
 
 mod api;
 mod boundaries;
+mod cancellation;
 mod cli;
 mod crash;
 mod deployments;
@@ -26,6 +27,7 @@ fn every_guest_has_a_test() {
     let sources: String = [
         "api",
         "boundaries",
+        "cancellation",
         "cli",
         "crash",
         "deployments",

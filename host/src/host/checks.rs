@@ -8,6 +8,10 @@ use crate::ids::ComponentId;
 use crate::store::WorkflowTypeInfo;
 use crate::types::Payload;
 
+/// The signal name a type declares to take signals of any name (the guest
+/// SDK's dynamic signal handler).
+const ANY_SIGNAL: &str = "*";
+
 impl Host {
     /// The largest payload, reason and component a caller may send, bytes;
     /// the API bounds request sizes by them.
@@ -77,7 +81,7 @@ pub(super) fn check_signal(
             "the run's component no longer serves '{workflow_type}'"
         ))
     })?;
-    if info.signals.iter().any(|s| s == name) {
+    if info.signals.iter().any(|s| s == name || s == ANY_SIGNAL) {
         return Ok(());
     }
     Err(Error::NotFound(format!(
