@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 
 use crate::activity::{ActivityOptions, millis};
 use crate::bindings::keel::workflow::{activity, info, log, random, timer};
-use crate::error::Error;
+use crate::error::{ContinueAsNew, Error};
 use crate::futures::{ActivityCall, Condition, JoinHandle, JoinSlot, Sleep};
 use crate::shared::{CommandKind, Shared};
 
@@ -28,6 +28,16 @@ pub struct WorkflowInfo {
     pub workflow_type: String,
     /// Workflow time at which the run started.
     pub start_time: SystemTime,
+}
+
+fn continue_as_new<I: Serialize + ?Sized>(input: &I, current_version: bool) -> Error {
+    match serde_json::to_vec(input) {
+        Ok(input) => Error::ContinueAsNew(ContinueAsNew {
+            input,
+            current_version,
+        }),
+        Err(e) => Error::payload("input of the new run", e),
+    }
 }
 
 /// The handle workflow code uses to sleep, call activities, wait on
@@ -106,6 +116,23 @@ impl<W: 'static> WorkflowContext<W> {
     /// not. Remove the call once no open run has recorded the marker.
     pub fn deprecate_patch(&self, id: &str) {
         self.shared.patched(id, true);
+    }
+
+    /// End this run and start a new run of the same workflow id and type
+    /// with `input`, on the type's current version, in one commit: return
+    /// the error from `run` (`return Err(ctx.continue_as_new(&next))`). A
+    /// workflow that loops forever does this now and then to keep its
+    /// history short; the caller waiting for the result gets the last run's.
+    /// Commands still pending are dropped with the run; signals not yet
+    /// handled stay with the old run.
+    pub fn continue_as_new<I: Serialize + ?Sized>(&self, input: &I) -> Error {
+        continue_as_new(input, true)
+    }
+
+    /// As [`WorkflowContext::continue_as_new`], with the new run on this
+    /// run's version rather than the type's current one.
+    pub fn continue_as_new_pinned<I: Serialize + ?Sized>(&self, input: &I) -> Error {
+        continue_as_new(input, false)
     }
 
     /// True once cancellation of the workflow has been requested.

@@ -35,6 +35,17 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+    /// Not an error: returned from `run`, it ends the run as continued-as-new
+    /// and starts a new run of the same workflow id. Made by
+    /// `WorkflowContext::continue_as_new`.
+    ContinueAsNew(ContinueAsNew),
+}
+
+/// The new run a run continues as; see [`Error::ContinueAsNew`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContinueAsNew {
+    pub(crate) input: Vec<u8>,
+    pub(crate) current_version: bool,
 }
 
 impl Error {
@@ -60,6 +71,7 @@ impl Error {
                 error_type
             }
             Error::Payload(_) => "PayloadError",
+            Error::ContinueAsNew(_) => "ContinueAsNew",
         }
     }
 
@@ -94,6 +106,7 @@ impl fmt::Display for Error {
             Error::ActivityCancelled { activity } => write!(f, "activity '{activity}' cancelled"),
             Error::Payload(message) => write!(f, "bad payload: {message}"),
             Error::Application { message, .. } => f.write_str(message),
+            Error::ContinueAsNew(_) => f.write_str("the run continues as new"),
         }
     }
 }

@@ -50,7 +50,7 @@ pub mod bindings;
 
 pub use crate::activity::{ActivityOptions, CancellationType, RetryPolicy};
 pub use crate::context::{Level, WorkflowContext, WorkflowInfo};
-pub use crate::error::{Error, Result};
+pub use crate::error::{ContinueAsNew, Error, Result};
 pub use crate::futures::{ActivityCall, Condition, JoinHandle, Sleep};
 pub use crate::workflow::{Handlers, Workflow};
 /// Combinators for deterministic concurrency: `join!`, `join_all`,

@@ -5,6 +5,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use crate::bindings::exports::keel::workflow::guest::{Job, Outcome, QueryError, WorkflowType};
+use crate::bindings::keel::workflow::lifecycle;
 use crate::bindings::keel::workflow::log::{self, Level};
 use crate::bindings::keel::workflow::types::Failure;
 use crate::context::WorkflowContext;
@@ -122,6 +123,12 @@ fn start<W: Workflow>(
         });
         *outcome.borrow_mut() = Some(match result {
             Ok(bytes) => Outcome::Completed(bytes),
+            // The host closes the run and starts the next: the outcome that
+            // goes with it is `pending`.
+            Err(Error::ContinueAsNew(next)) => {
+                lifecycle::continue_as_new(&next.input, next.current_version);
+                Outcome::Pending
+            }
             Err(e) if e.is_cancelled() && shared_done.cancel_requested() => {
                 Outcome::Cancelled(e.to_failure())
             }

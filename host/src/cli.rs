@@ -346,6 +346,7 @@ async fn workflow(client: &Client, command: WorkflowCommand) -> Result<ExitCode>
                         Status::Failed => RunStatus::Failed,
                         Status::Cancelled => RunStatus::Cancelled,
                         Status::Terminated => RunStatus::Terminated,
+                        Status::ContinuedAsNew => RunStatus::ContinuedAsNew,
                     }),
                     started_after_ms: since.as_deref().map(output::parse_time).transpose()?,
                     started_before_ms: until.as_deref().map(output::parse_time).transpose()?,

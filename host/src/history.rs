@@ -12,7 +12,8 @@ pub use event::{
     ActivationCompleted, ActivityCancelRequested, ActivityCancelled, ActivityCompleted,
     ActivityFailed, ActivityScheduled, CancelRequested, Event, HistoryEvent, MarkerRecorded,
     SignalReceived, TimerCancelled, TimerFired, TimerStarted, VersionChanged, WorkflowCancelled,
-    WorkflowCompleted, WorkflowFailed, WorkflowStarted, WorkflowTaskFailed, WorkflowTerminated,
+    WorkflowCompleted, WorkflowContinuedAsNew, WorkflowFailed, WorkflowStarted, WorkflowTaskFailed,
+    WorkflowTerminated,
 };
 pub use machine::{MAX_TIME_MS, Plan, RunMachine};
 pub use replay::{NonDeterminism, RecordedActivation, split_activations};

@@ -52,5 +52,7 @@ pub use crate::host::{
 pub use crate::ids::{ComponentId, RequestId, RunId, WorkflowId};
 pub use crate::replayer::{ExportedHistory, ReplayError, Replayer};
 pub use crate::runtime::Recovered;
-pub use crate::types::{Failure, IdConflictPolicy, IdReusePolicy, Outcome, Payload, RunStatus};
+pub use crate::types::{
+    ContinuedAsNew, Failure, IdConflictPolicy, IdReusePolicy, Outcome, Payload, RunStatus,
+};
 pub use crate::worker::{Activities, ActivityContext, ActivityError, ActivityInfo};

@@ -5,6 +5,7 @@
 pub(crate) mod activation;
 mod busy;
 mod cache;
+mod continuation;
 pub(crate) mod failures;
 pub(crate) mod limits;
 mod memory;

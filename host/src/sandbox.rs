@@ -6,6 +6,7 @@
 mod activity;
 mod clocks;
 mod info;
+mod lifecycle;
 mod log;
 mod memory;
 mod patch;
@@ -23,6 +24,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::history::Command;
 use crate::limits::{Limit, LimitExceeded};
+use crate::types::ContinuedAsNew;
 
 pub(crate) use self::activity::InvalidOption;
 pub(crate) use self::bindings::exports::keel::workflow::guest as exports;
@@ -51,6 +53,7 @@ const ALLOWED_IMPORTS: &[&str] = &[
     "keel:workflow/log",
     "keel:workflow/info",
     "keel:workflow/patch",
+    "keel:workflow/lifecycle",
     "wasi:cli/environment",
     "wasi:cli/exit",
     "wasi:cli/stdin",
@@ -195,6 +198,8 @@ pub(crate) struct HostState {
     /// When replaying, the patches whose markers the replayed activation
     /// recorded.
     replayed_patches: Vec<String>,
+    /// The run continues as new (`lifecycle.continue-as-new` in this call).
+    continued: Option<ContinuedAsNew>,
     mode: Mode,
     limits: Limits,
     memory: memory::Grant,
@@ -223,6 +228,7 @@ impl HostState {
             cancelled_now: HashSet::new(),
             payload_now: 0,
             replayed_patches: Vec::new(),
+            continued: None,
             mode: Mode::ReadOnly,
             memory: memory::Grant::new(budget, limits.memory_bytes),
             limits,
@@ -236,6 +242,7 @@ impl HostState {
         self.mode = mode;
         self.replayed_patches.clear();
         self.commands.clear();
+        self.continued = None;
         self.started_now = 0;
         self.cancelled_now.clear();
         self.payload_now = 0;
@@ -256,6 +263,11 @@ impl HostState {
     /// The commands issued since [`HostState::begin`].
     pub(crate) fn take_commands(&mut self) -> Vec<Command> {
         std::mem::take(&mut self.commands)
+    }
+
+    /// How the run continues as new, if this call asked for it.
+    pub(crate) fn take_continued(&mut self) -> Option<ContinuedAsNew> {
+        self.continued.take()
     }
 
     /// The message of a Rust panic in workflow code during this call, if

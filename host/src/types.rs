@@ -196,6 +196,9 @@ pub enum RunStatus {
     Cancelled,
     /// Stopped by force.
     Terminated,
+    /// Closed by continuing as a new run of the same workflow id.
+    #[serde(rename = "continued-as-new")]
+    ContinuedAsNew,
 }
 
 impl RunStatus {
@@ -212,6 +215,7 @@ impl RunStatus {
             RunStatus::Failed => "failed",
             RunStatus::Cancelled => "cancelled",
             RunStatus::Terminated => "terminated",
+            RunStatus::ContinuedAsNew => "continued-as-new",
         }
     }
 }
@@ -231,6 +235,7 @@ impl std::str::FromStr for RunStatus {
             "failed" => RunStatus::Failed,
             "cancelled" => RunStatus::Cancelled,
             "terminated" => RunStatus::Terminated,
+            "continued-as-new" => RunStatus::ContinuedAsNew,
             other => {
                 return Err(Error::InvalidArgument(format!(
                     "unknown run status {other:?}"
@@ -252,6 +257,18 @@ pub enum Outcome {
     Cancelled(Failure),
     /// The run was terminated, with this reason.
     Terminated(String),
+    /// The run closed and a new run of the same workflow id took over.
+    ContinuedAsNew(ContinuedAsNew),
+}
+
+/// How a run continued as a new run: the new run's input and version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContinuedAsNew {
+    /// The new run's input.
+    pub input: Payload,
+    /// The new run uses the type's current version; otherwise the version
+    /// of the run it continues.
+    pub current_version: bool,
 }
 
 impl Outcome {
@@ -262,6 +279,7 @@ impl Outcome {
             Outcome::Failed(_) => RunStatus::Failed,
             Outcome::Cancelled(_) => RunStatus::Cancelled,
             Outcome::Terminated(_) => RunStatus::Terminated,
+            Outcome::ContinuedAsNew(_) => RunStatus::ContinuedAsNew,
         }
     }
 
@@ -276,6 +294,10 @@ impl Outcome {
                 cut(&mut reason, LIST_TEXT_BYTES);
                 Outcome::Terminated(reason)
             }
+            Outcome::ContinuedAsNew(continued) => Outcome::ContinuedAsNew(ContinuedAsNew {
+                input: Payload::default(),
+                ..continued
+            }),
         }
     }
 
@@ -298,6 +320,9 @@ impl fmt::Display for Outcome {
             Outcome::Failed(failure) => write!(f, "failed: {failure}"),
             Outcome::Cancelled(failure) => write!(f, "cancelled: {}", failure.message),
             Outcome::Terminated(reason) => write!(f, "terminated: {reason}"),
+            Outcome::ContinuedAsNew(continued) => {
+                write!(f, "continued as new with input {}", continued.input)
+            }
         }
     }
 }

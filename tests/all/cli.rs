@@ -286,7 +286,7 @@ fn the_cli_manages_deployments_and_reports_bad_input_in_one_line() {
         .map(|t| t.as_str().unwrap())
         .collect();
     current.sort_unstable();
-    assert_eq!(current, ["signals", "timers"], "{listed}");
+    assert_eq!(current, ["looping", "signals", "timers"], "{listed}");
     let rolled = server.ok(&["deployment", "rollback", "signals", &v1]);
     assert!(rolled.contains("new runs now start on"), "{rolled}");
     let listed = server.ok(&["deployment", "list"]);

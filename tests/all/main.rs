@@ -9,6 +9,7 @@ mod deployments;
 mod errors;
 mod examples;
 mod hostile;
+mod lifecycle;
 mod limits;
 mod memory;
 mod races;
@@ -34,6 +35,7 @@ fn every_guest_has_a_test() {
         "errors",
         "examples",
         "hostile",
+        "lifecycle",
         "memory",
         "races",
         "replay",

@@ -103,6 +103,7 @@ async fn a_start_and_a_cancel_delivered_together_cancel_the_first_wait() {
                     input: keel_host::Payload::json(&json!(null)).unwrap(),
                     component: deployed.component,
                     random_seed: 7,
+                    continued_from: None,
                 }),
                 Event::CancelRequested(CancelRequested {
                     reason: "never mind".into(),

@@ -15,7 +15,9 @@ use crate::host::{
 };
 use crate::ids::{RequestId, RunId, WorkflowId};
 use crate::store::{ComponentSummary, RunRecord, WorkflowTypeInfo};
-use crate::types::{Failure, IdConflictPolicy, IdReusePolicy, Outcome, Payload, RunStatus};
+use crate::types::{
+    ContinuedAsNew, Failure, IdConflictPolicy, IdReusePolicy, Outcome, Payload, RunStatus,
+};
 
 /// A payload from the wire: JSON text, or empty for `null`.
 pub(crate) fn payload(bytes: Vec<u8>) -> Result<Payload> {
@@ -111,6 +113,7 @@ pub(crate) fn status_to_proto(status: RunStatus) -> proto::RunStatus {
         RunStatus::Failed => proto::RunStatus::Failed,
         RunStatus::Cancelled => proto::RunStatus::Cancelled,
         RunStatus::Terminated => proto::RunStatus::Terminated,
+        RunStatus::ContinuedAsNew => proto::RunStatus::ContinuedAsNew,
     }
 }
 
@@ -121,6 +124,7 @@ pub(crate) fn status_from_proto(status: i32) -> Result<RunStatus> {
         Ok(proto::RunStatus::Failed) => RunStatus::Failed,
         Ok(proto::RunStatus::Cancelled) => RunStatus::Cancelled,
         Ok(proto::RunStatus::Terminated) => RunStatus::Terminated,
+        Ok(proto::RunStatus::ContinuedAsNew) => RunStatus::ContinuedAsNew,
         Ok(proto::RunStatus::Unspecified) | Err(_) => return Err(unknown("status", status)),
     })
 }
@@ -150,6 +154,10 @@ pub(crate) fn outcome_to_proto(outcome: Outcome) -> proto::Outcome {
             Outcome::Failed(f) => O::Failed(failure_to_proto(f)),
             Outcome::Cancelled(f) => O::Cancelled(failure_to_proto(f)),
             Outcome::Terminated(reason) => O::Terminated(reason),
+            Outcome::ContinuedAsNew(c) => O::ContinuedAsNew(proto::ContinuedAsNew {
+                input: c.input.into_bytes(),
+                current_version: c.current_version,
+            }),
         }),
     }
 }
@@ -161,6 +169,10 @@ pub(crate) fn outcome_from_proto(outcome: Option<proto::Outcome>) -> Result<Outc
         Some(O::Failed(f)) => Outcome::Failed(failure_from_proto(f)),
         Some(O::Cancelled(f)) => Outcome::Cancelled(failure_from_proto(f)),
         Some(O::Terminated(reason)) => Outcome::Terminated(reason),
+        Some(O::ContinuedAsNew(c)) => Outcome::ContinuedAsNew(ContinuedAsNew {
+            input: Payload::from_bytes(c.input),
+            current_version: c.current_version,
+        }),
         None => return Err(Error::Internal("the server sent no outcome".into())),
     })
 }

@@ -262,6 +262,7 @@ pub(super) enum Status {
     Failed,
     Cancelled,
     Terminated,
+    ContinuedAsNew,
 }
 
 /// A `--run-id` argument.

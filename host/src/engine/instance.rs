@@ -195,18 +195,31 @@ impl WorkflowInstance {
             .call_activate(&mut self.store, &jobs);
         let outcome = outcome.map_err(|e| classify(engine, &self.store, e))?;
         let commands = self.store.data_mut().take_commands();
+        let continued = self.store.data_mut().take_continued();
         let limit = self.store.data().limits().payload_bytes;
-        let outcome = match outcome {
-            GuestOutcome::Pending => None,
-            GuestOutcome::Completed(bytes) if bytes.len() > limit => {
-                return Err(ActivationFailure::Trap(format!(
-                    "the workflow's result is {} bytes, over the limit of {limit} bytes",
-                    bytes.len()
-                )));
+        let outcome = match (outcome, continued) {
+            (GuestOutcome::Pending, Some(continued)) => Some(Outcome::ContinuedAsNew(continued)),
+            (_, Some(_)) => {
+                return Err(ActivationFailure::InvalidCommand(InvalidOption {
+                    field: "continue-as-new",
+                    value: "followed by another outcome".into(),
+                    rule: "a run that continues as new returns pending",
+                }));
             }
-            GuestOutcome::Completed(bytes) => Some(Outcome::Completed(Payload::from_bytes(bytes))),
-            GuestOutcome::Failed(f) => Some(Outcome::Failed(failure(f))),
-            GuestOutcome::Cancelled(f) => Some(Outcome::Cancelled(failure(f))),
+            (outcome, None) => match outcome {
+                GuestOutcome::Pending => None,
+                GuestOutcome::Completed(bytes) if bytes.len() > limit => {
+                    return Err(ActivationFailure::Trap(format!(
+                        "the workflow's result is {} bytes, over the limit of {limit} bytes",
+                        bytes.len()
+                    )));
+                }
+                GuestOutcome::Completed(bytes) => {
+                    Some(Outcome::Completed(Payload::from_bytes(bytes)))
+                }
+                GuestOutcome::Failed(f) => Some(Outcome::Failed(failure(f))),
+                GuestOutcome::Cancelled(f) => Some(Outcome::Cancelled(failure(f))),
+            },
         };
         Ok(Activated { commands, outcome })
     }

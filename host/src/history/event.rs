@@ -5,8 +5,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::history::command::ActivityOptions;
-use crate::ids::{ComponentId, WorkflowId};
-use crate::types::{Failure, Outcome, Payload};
+use crate::ids::{ComponentId, RunId, WorkflowId};
+use crate::types::{ContinuedAsNew, Failure, Outcome, Payload};
 
 /// The run started. Always event 1.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -21,6 +21,9 @@ pub struct WorkflowStarted {
     pub component: ComponentId,
     /// Seed of the run's replay-safe randomness.
     pub random_seed: u64,
+    /// The run this one continues (it closed as continued-as-new).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub continued_from: Option<RunId>,
 }
 
 /// A durable timer was started.
@@ -163,6 +166,16 @@ pub struct WorkflowCancelled {
     pub failure: Failure,
 }
 
+/// The run closed by continuing as a new run of the same workflow id, which
+/// started in the same commit (its `WorkflowStarted` names this run).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkflowContinuedAsNew {
+    /// The new run's input.
+    pub input: Payload,
+    /// The new run took the type's current version rather than this run's.
+    pub current_version: bool,
+}
+
 /// The run was terminated by force.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkflowTerminated {
@@ -206,6 +219,7 @@ pub enum Event {
     WorkflowFailed(WorkflowFailed),
     WorkflowCancelled(WorkflowCancelled),
     WorkflowTerminated(WorkflowTerminated),
+    WorkflowContinuedAsNew(WorkflowContinuedAsNew),
     WorkflowTaskFailed(WorkflowTaskFailed),
 }
 
@@ -231,6 +245,7 @@ impl Event {
             Event::WorkflowFailed(_) => "WorkflowFailed",
             Event::WorkflowCancelled(_) => "WorkflowCancelled",
             Event::WorkflowTerminated(_) => "WorkflowTerminated",
+            Event::WorkflowContinuedAsNew(_) => "WorkflowContinuedAsNew",
             Event::WorkflowTaskFailed(_) => "WorkflowTaskFailed",
         }
     }
@@ -262,6 +277,7 @@ impl Event {
                 | Event::WorkflowCompleted(_)
                 | Event::WorkflowFailed(_)
                 | Event::WorkflowCancelled(_)
+                | Event::WorkflowContinuedAsNew(_)
         )
     }
 
@@ -280,6 +296,13 @@ impl Event {
             Outcome::Terminated(reason) => Event::WorkflowTerminated(WorkflowTerminated {
                 reason: reason.clone(),
             }),
+            Outcome::ContinuedAsNew(ContinuedAsNew {
+                input,
+                current_version,
+            }) => Event::WorkflowContinuedAsNew(WorkflowContinuedAsNew {
+                input: input.clone(),
+                current_version: *current_version,
+            }),
         }
     }
 
@@ -291,6 +314,7 @@ impl Event {
                 | Event::WorkflowFailed(_)
                 | Event::WorkflowCancelled(_)
                 | Event::WorkflowTerminated(_)
+                | Event::WorkflowContinuedAsNew(_)
         )
     }
 }
@@ -341,6 +365,10 @@ impl fmt::Display for Event {
             Event::WorkflowFailed(e) => write!(f, "{kind} failure=\"{}\"", e.failure),
             Event::WorkflowCancelled(e) => write!(f, "{kind} failure=\"{}\"", e.failure),
             Event::WorkflowTerminated(e) => write!(f, "{kind} reason={:?}", e.reason),
+            Event::WorkflowContinuedAsNew(e) if e.current_version => {
+                write!(f, "{kind} input={} version=current", e.input)
+            }
+            Event::WorkflowContinuedAsNew(e) => write!(f, "{kind} input={}", e.input),
             Event::WorkflowTaskFailed(e) => write!(f, "{kind} {}: {}", e.code, e.message),
         }
     }

@@ -8,7 +8,7 @@ use crate::history::{Event, HistoryEvent};
 use crate::ids::{RunId, WorkflowId};
 use crate::runtime::{QueryRequest, RunHandle, activation};
 use crate::store::{RunFilter, RunRecord};
-use crate::types::{Outcome, Payload};
+use crate::types::{Outcome, Payload, RunStatus};
 
 impl Host {
     /// Answer query `name` of the latest run of `workflow_id`, open or
@@ -72,11 +72,29 @@ impl Host {
     }
 
     /// Wait for the latest run of `workflow_id` to close and return how it
-    /// ended (at once if it has).
+    /// ended (at once if it has), following a chain of continue-as-new to
+    /// the run that ends it.
     ///
     /// # Errors
     /// [`Error::NotFound`] if the workflow id has no run.
     pub async fn result(&self, workflow_id: &WorkflowId) -> Result<Outcome> {
+        loop {
+            let outcome = self.latest_outcome(workflow_id).await?;
+            if !matches!(outcome, Outcome::ContinuedAsNew(_)) {
+                return Ok(outcome);
+            }
+            // The run that took over was registered before the old one
+            // closed, so it is open here, or closed and the latest.
+            if self.core.open_run(workflow_id).is_none()
+                && self.latest(workflow_id).await?.status == RunStatus::ContinuedAsNew
+            {
+                return Ok(outcome);
+            }
+        }
+    }
+
+    /// Wait for the latest run of `workflow_id` to close; how it ended.
+    async fn latest_outcome(&self, workflow_id: &WorkflowId) -> Result<Outcome> {
         if let Some(run) = self.core.open_run(workflow_id) {
             let mut outcome = run.watch_outcome();
             let stopping = self.core.stopping.clone();

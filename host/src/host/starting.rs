@@ -96,6 +96,7 @@ impl Host {
                 input: start.input,
                 component: component_id.clone(),
                 random_seed: seed,
+                continued_from: None,
             }),
         );
         let mut batch = Batch::default()
@@ -187,7 +188,8 @@ impl Host {
         now: u64,
     ) -> std::result::Result<(), StoreError> {
         let machine = std::mem::take(&mut live.machine);
-        let mut recording = recording::recording(handle, machine, inputs, activated, now, batch);
+        let mut recording =
+            recording::recording(&self.core, handle, machine, inputs, activated, now, batch);
         let appended = self
             .core
             .store

@@ -15,6 +15,7 @@ use crate::types::{Failure, Outcome};
 use crate::worker::dispatch::dispatch;
 
 use super::activation::{produced_events, requeue};
+use super::continuation::{self, Successor};
 use super::failures::{back_off, fail_run};
 
 /// History bytes kept free for the events that record a run's failure
@@ -29,6 +30,7 @@ pub(crate) struct Recording {
     produced: Vec<Event>,
     machine: RunMachine,
     outcome: Option<Outcome>,
+    successor: Option<Successor>,
     now: u64,
 }
 
@@ -36,6 +38,7 @@ pub(crate) struct Recording {
 /// `inputs` and produced `activated` at workflow time `now`: its events, the
 /// boundary, follow-up inputs, timer and task rows, and the close.
 pub(crate) fn recording(
+    core: &Core,
     run: &RunHandle,
     mut machine: RunMachine,
     inputs: &[HistoryEvent],
@@ -108,12 +111,22 @@ pub(crate) fn recording(
             closed_at_ms: now,
         });
     }
+    let successor = match &activated.outcome {
+        Some(Outcome::ContinuedAsNew(continued)) => {
+            Some(continuation::successor(core, run, continued, now))
+        }
+        _ => None,
+    };
+    if let Some(successor) = &successor {
+        batch = successor.record(batch, now);
+    }
     Recording {
         batch,
         consumed,
         produced,
         machine,
         outcome: activated.outcome,
+        successor,
         now,
     }
 }
@@ -125,16 +138,20 @@ pub(crate) fn committed(
     run: &Arc<RunHandle>,
     recording: Recording,
     live: Option<LiveRun>,
-    appended: Vec<HistoryEvent>,
+    mut appended: Vec<HistoryEvent>,
 ) {
     let Recording {
         consumed,
         produced,
         mut machine,
         outcome,
+        successor,
         now,
         ..
     } = recording;
+    if let Some(successor) = successor {
+        successor.committed(core, &mut appended);
+    }
     if run.is_closed() {
         tracing::debug!(run_id = %run.id, "run closed while it was activated; no effects");
         return;
@@ -200,7 +217,7 @@ pub(super) async fn record(
         let seen = run.mailbox().seen_through;
         checks = checks.check(Check::NoEventsAfter(run.id, seen));
     }
-    let mut recording = recording(run, machine, &inputs, activated, now, checks);
+    let mut recording = recording(core, run, machine, &inputs, activated, now, checks);
     match core
         .store
         .commit(std::mem::take(&mut recording.batch))

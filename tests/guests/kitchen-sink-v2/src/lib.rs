@@ -1,7 +1,7 @@
 //! Test guest: a changed version of kitchen-sink for non-determinism tests.
 //! Its `timers` calls the `greet` activity before sleeping, so replaying a
-//! kitchen-sink `timers` history with it diverges; `signals` only marks its
-//! result.
+//! kitchen-sink `timers` history with it diverges; `signals` and `looping`
+//! only mark their results.
 
 use std::time::Duration;
 
@@ -55,4 +55,36 @@ impl Workflow for Signals {
     }
 }
 
-keel_sdk::workflows!(Timers, Signals);
+/// `looping`, as in kitchen-sink but answering "v2 done at n".
+#[derive(Default)]
+pub struct Looping {
+    go: bool,
+}
+
+impl Workflow for Looping {
+    const NAME: &'static str = "looping";
+    type Input = (u32, u32, bool, bool);
+    type Output = String;
+
+    async fn run(ctx: WorkflowContext<Self>, input: (u32, u32, bool, bool)) -> Result<String> {
+        let (n, limit, pinned, wait) = input;
+        ctx.sleep(Duration::from_millis(1)).await?;
+        if wait {
+            ctx.wait_condition(|s| s.go).await?;
+        }
+        if n >= limit {
+            return Ok(format!("v2 done at {n}"));
+        }
+        let next = (n + 1, limit, pinned, wait);
+        Err(match pinned {
+            true => ctx.continue_as_new_pinned(&next),
+            false => ctx.continue_as_new(&next),
+        })
+    }
+
+    fn handlers(handlers: &mut Handlers<Self>) {
+        handlers.signal("go", |s: &mut Self, (): ()| s.go = true);
+    }
+}
+
+keel_sdk::workflows!(Timers, Signals, Looping);

@@ -285,6 +285,41 @@ impl Workflow for Sequence {
     }
 }
 
+/// `looping`: input `(n, limit, pinned, wait)`. Sleeps 1 ms (then, with
+/// `wait`, waits for signal `go`); returns "{version} done at n" once
+/// `n == limit`, else continues as new with `n + 1`, on this version if
+/// `pinned` and on the type's current one if not.
+#[derive(Default)]
+pub struct Looping {
+    go: bool,
+}
+
+impl Workflow for Looping {
+    const NAME: &'static str = "looping";
+    type Input = (u32, u32, bool, bool);
+    type Output = String;
+
+    async fn run(ctx: WorkflowContext<Self>, input: (u32, u32, bool, bool)) -> Result<String> {
+        let (n, limit, pinned, wait) = input;
+        ctx.sleep(Duration::from_millis(1)).await?;
+        if wait {
+            ctx.wait_condition(|s| s.go).await?;
+        }
+        if n >= limit {
+            return Ok(format!("v1 done at {n}"));
+        }
+        let next = (n + 1, limit, pinned, wait);
+        Err(match pinned {
+            true => ctx.continue_as_new_pinned(&next),
+            false => ctx.continue_as_new(&next),
+        })
+    }
+
+    fn handlers(handlers: &mut Handlers<Self>) {
+        handlers.signal("go", |s: &mut Self, (): ()| s.go = true);
+    }
+}
+
 keel_sdk::workflows!(
     Timers,
     Random,
@@ -297,4 +332,5 @@ keel_sdk::workflows!(
     Fails,
     BadPayload,
     Sequence,
+    Looping,
 );
