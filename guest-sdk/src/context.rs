@@ -157,7 +157,8 @@ impl<W: 'static> WorkflowContext<W> {
     }
 
     /// Sleep durably: the timer survives host restarts. Resolves with
-    /// [`Error::Cancelled`] if the workflow is cancelled first.
+    /// [`Error::Cancelled`] if it is cancelled first (see [`Sleep::cancel`]
+    /// and [`WorkflowContext::spawn`] for what cancels it).
     pub fn sleep(&self, duration: Duration) -> Sleep {
         let seq = timer::start(millis(duration));
         self.shared.track(seq, CommandKind::Timer);

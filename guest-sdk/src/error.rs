@@ -9,8 +9,11 @@ use crate::bindings::keel::workflow::types::Failure;
 /// activity failures and cancellation.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Error {
-    /// Cancellation of the workflow was requested while this step was
-    /// pending. Returning it finishes the run as cancelled.
+    /// This step was cancelled: a cancellation request reached its task
+    /// (the workflow's, passed on to the main task and what it awaits), or
+    /// the step or its task was cancelled on its own. Returned from `run`
+    /// after the workflow's cancellation was requested, it finishes the run
+    /// as cancelled; otherwise it fails the run.
     Cancelled(String),
     /// An activity failed for good: retries exhausted or not retryable.
     ActivityFailed {

@@ -91,6 +91,8 @@ impl Executor {
         {
             self.tasks.remove(&task);
             shared.task_finished(task);
+        } else {
+            shared.polled(task);
         }
     }
 }

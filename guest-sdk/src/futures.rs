@@ -17,7 +17,8 @@ use crate::error::{Error, Result};
 use crate::shared::{ConditionState, ConditionWaiter, Resolved, Shared, TaskId};
 
 /// A durable timer; resolves when it fires, or with [`Error::Cancelled`] if
-/// the workflow is cancelled first. Returned by `WorkflowContext::sleep`.
+/// it is cancelled first: alone, or by a request that reaches its task.
+/// Returned by `WorkflowContext::sleep`.
 #[must_use = "a timer does nothing unless awaited"]
 pub struct Sleep {
     pub(crate) seq: u32,
@@ -187,7 +188,9 @@ impl<T> JoinHandle<T> {
     /// cancelled, or its next one if it waits on none. The task decides what
     /// to return; await the handle for it. Does nothing once it finished.
     pub fn cancel(&self) {
-        self.shared.cancel_task(self.task, "task cancelled");
+        let mut visited = std::collections::BTreeSet::new();
+        self.shared
+            .cancel_task(self.task, "task cancelled", false, &mut visited);
     }
 
     fn stop_waiting(&mut self) {

@@ -129,10 +129,11 @@ fn start<W: Workflow>(
                 lifecycle::continue_as_new(&next.input, next.current_version);
                 Outcome::Pending
             }
+            // Only a cancellation of the workflow ends it as cancelled; a
+            // cancelled step or task whose error `run` returns fails it.
             Err(e) if e.is_cancelled() && shared_done.cancel_requested() => {
                 Outcome::Cancelled(e.to_failure())
             }
-            Err(e @ Error::Cancelled(_)) => Outcome::Cancelled(e.to_failure()),
             Err(e) => Outcome::Failed(e.to_failure()),
         });
     }));

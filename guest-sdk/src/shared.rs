@@ -8,8 +8,12 @@
 //! passed on to the spawned tasks it awaits, except through a shield. A task
 //! that is waiting on nothing cancellable when the request arrives (its step
 //! resolved in the same activation, or it has not run yet) gets the request
-//! at the next step it waits on. Cancelling the workflow cancels its main
-//! task. Maps are ordered by sequence number or task id, so hash order never
+//! at the steps it waits on in its next poll; a task passed a request that
+//! finishes without taking it hands it back to the tasks awaiting it. A task
+//! whose step is already being cancelled takes a new request as delivered.
+//! Cancelling the workflow cancels its main task, once. A handle polled and
+//! then kept without being awaited counts as awaited until it is dropped.
+//! Maps are ordered by sequence number or task id, so hash order never
 //! decides the order of commands.
 
 use std::cell::{Cell, RefCell};
@@ -71,10 +75,21 @@ pub(crate) struct ConditionState {
 /// The cancellation state of a task that has not finished.
 #[derive(Default)]
 struct TaskState {
-    /// A cancellation request the task has not been given yet: the reason.
-    pending_cancel: Option<String>,
+    /// A cancellation request the task has not been given yet.
+    pending_cancel: Option<PendingCancel>,
     /// The tasks it awaits through an unshielded `JoinHandle`.
     joined: BTreeSet<TaskId>,
+}
+
+/// A cancellation request waiting for a task's next step.
+struct PendingCancel {
+    reason: String,
+    /// Passed on by the task awaiting this one, which gets the request
+    /// back if this task finishes without taking it.
+    passed_on: bool,
+    /// Given to a step in the task's current poll: every step it waits on
+    /// in that poll gets it, and then it is gone.
+    given: bool,
 }
 
 /// See the module docs.
@@ -172,17 +187,32 @@ impl Shared {
     }
 
     /// Handle a cancellation request of the workflow: its main task is
-    /// cancelled.
+    /// cancelled. The request is made once (as in Temporal); later ones
+    /// change nothing, so clean-up a workflow runs after the first is not
+    /// cut short by a repeated request.
     pub(crate) fn cancel_workflow(&self, reason: &str) {
+        if self.workflow_cancel.borrow().is_some() {
+            return;
+        }
         self.workflow_cancel.replace(Some(reason.to_string()));
-        self.cancel_task(MAIN_TASK, reason);
+        self.cancel_task(MAIN_TASK, reason, false, &mut BTreeSet::new());
     }
 
-    /// Cancel `task`: its pending steps and conditions are cancelled and the
-    /// request is passed on to the tasks it awaits; if there is nothing to
-    /// cancel, the task gets the request at its next step. Does nothing to
-    /// a finished task.
-    pub(crate) fn cancel_task(&self, task: TaskId, reason: &str) {
+    /// Cancel `task` (see the module docs): its pending steps and
+    /// conditions are cancelled and the request is passed on to the tasks
+    /// it awaits; if it has nothing to cancel, and no cancellation of a step
+    /// still in flight, it gets the request at its next step. Does nothing
+    /// to a finished task, or one `visited` already.
+    pub(crate) fn cancel_task(
+        &self,
+        task: TaskId,
+        reason: &str,
+        passed_on: bool,
+        visited: &mut BTreeSet<TaskId>,
+    ) {
+        if !visited.insert(task) {
+            return;
+        }
         let joined: Vec<TaskId> = {
             let tasks = self.tasks.borrow();
             let Some(state) = tasks.get(&task) else {
@@ -191,20 +221,26 @@ impl Shared {
             let alive = |target: &&TaskId| tasks.contains_key(*target);
             state.joined.iter().filter(alive).copied().collect()
         };
-        let steps: Vec<u32> = self
-            .slots
-            .borrow()
-            .iter()
-            .filter(|(_, s)| s.task == task && s.resolved.is_none() && !s.cancel_requested)
-            .map(|(seq, _)| *seq)
-            .collect();
+        let (steps, in_flight) = {
+            let slots = self.slots.borrow();
+            let mine = || {
+                slots
+                    .iter()
+                    .filter(move |(_, s)| s.task == task && s.resolved.is_none())
+            };
+            let steps: Vec<u32> = mine()
+                .filter(|(_, s)| !s.cancel_requested)
+                .map(|(seq, _)| *seq)
+                .collect();
+            (steps, mine().any(|(_, s)| s.cancel_requested))
+        };
         let waiters: Vec<ConditionWaiter> = {
             let mut conditions = self.conditions.borrow_mut();
             let (mine, others) = conditions.drain(..).partition(|w| w.task == task);
             *conditions = others;
             mine
         };
-        let delivered = !(steps.is_empty() && waiters.is_empty() && joined.is_empty());
+        let reached = in_flight || !(steps.is_empty() && waiters.is_empty() && joined.is_empty());
         for seq in steps {
             self.cancel_step(seq, reason);
         }
@@ -216,10 +252,17 @@ impl Shared {
             }
         }
         for target in joined {
-            self.cancel_task(target, reason);
+            self.cancel_task(target, reason, true, visited);
         }
-        if !delivered && let Some(state) = self.tasks.borrow_mut().get_mut(&task) {
-            state.pending_cancel = Some(reason.to_string());
+        if !reached
+            && let Some(state) = self.tasks.borrow_mut().get_mut(&task)
+            && state.pending_cancel.is_none()
+        {
+            state.pending_cancel = Some(PendingCancel {
+                reason: reason.to_string(),
+                passed_on,
+                given: false,
+            });
         }
     }
 
@@ -251,13 +294,13 @@ impl Shared {
     }
 
     /// The reason of a cancellation request the current task has not been
-    /// given yet, marking it given.
-    fn take_pending_cancel(&self) -> Option<String> {
+    /// given before this poll, marking it given in this poll.
+    fn give_pending_cancel(&self) -> Option<String> {
         let task = self.current_task.get();
-        self.tasks
-            .borrow_mut()
-            .get_mut(&task)
-            .and_then(|state| state.pending_cancel.take())
+        let mut tasks = self.tasks.borrow_mut();
+        let pending = tasks.get_mut(&task)?.pending_cancel.as_mut()?;
+        pending.given = true;
+        Some(pending.reason.clone())
     }
 
     /// Called when a task is about to wait on the unresolved command `seq`:
@@ -269,7 +312,7 @@ impl Shared {
             .borrow()
             .get(&seq)
             .is_some_and(|slot| slot.resolved.is_none() && !slot.cancel_requested);
-        if waiting && let Some(reason) = self.take_pending_cancel() {
+        if waiting && let Some(reason) = self.give_pending_cancel() {
             self.cancel_step(seq, &reason);
         }
     }
@@ -277,7 +320,7 @@ impl Shared {
     /// Called when a task is about to wait on a condition: the reason of a
     /// cancellation request that has not reached the task yet.
     pub(crate) fn cancel_for_condition(&self) -> Option<String> {
-        self.take_pending_cancel()
+        self.give_pending_cancel()
     }
 
     /// The current task waits on `target` through an unshielded handle: a
@@ -288,8 +331,18 @@ impl Shared {
         if let Some(state) = self.tasks.borrow_mut().get_mut(&task) {
             state.joined.insert(target);
         }
-        if let Some(reason) = self.take_pending_cancel() {
-            self.cancel_task(target, &reason);
+        if let Some(reason) = self.give_pending_cancel() {
+            self.cancel_task(target, &reason, true, &mut BTreeSet::from([task]));
+        }
+    }
+
+    /// The executor polled `task`: a request given to its steps in that
+    /// poll is delivered.
+    pub(crate) fn polled(&self, task: TaskId) {
+        if let Some(state) = self.tasks.borrow_mut().get_mut(&task)
+            && state.pending_cancel.as_ref().is_some_and(|p| p.given)
+        {
+            state.pending_cancel = None;
         }
     }
 
@@ -315,9 +368,24 @@ impl Shared {
         self.current_task.set(task);
     }
 
-    /// `task` finished; forget its cancellation state.
+    /// `task` finished; forget its cancellation state. A request passed on
+    /// to it that it never took goes back to the tasks awaiting it, so the
+    /// request is not lost.
     pub(crate) fn task_finished(&self, task: TaskId) {
-        self.tasks.borrow_mut().remove(&task);
+        let mut tasks = self.tasks.borrow_mut();
+        let Some(state) = tasks.remove(&task) else {
+            return;
+        };
+        let Some(pending) = state.pending_cancel.filter(|p| p.passed_on && !p.given) else {
+            return;
+        };
+        for waiter in tasks.values_mut().filter(|w| w.joined.contains(&task)) {
+            waiter.pending_cancel.get_or_insert(PendingCancel {
+                reason: pending.reason.clone(),
+                passed_on: false,
+                given: false,
+            });
+        }
     }
 
     pub(crate) fn close(&self) {

@@ -20,8 +20,10 @@ pub trait Workflow: Default + 'static {
     /// The value a successful run returns.
     type Output: Serialize;
 
-    /// The workflow's code. Returning [`crate::Error::Cancelled`] finishes
-    /// the run as cancelled; any other error fails it.
+    /// The workflow's code. Returning a cancellation error once the
+    /// workflow's cancellation was requested finishes the run as cancelled;
+    /// [`crate::Error::ContinueAsNew`] continues it as a new run; any other
+    /// error fails it.
     fn run(
         ctx: WorkflowContext<Self>,
         input: Self::Input,

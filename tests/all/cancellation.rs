@@ -153,4 +153,65 @@ async fn a_dynamic_signal_handler_takes_every_name_the_type_does_not_handle() {
         "{err}"
     );
     t.host.terminate(&other, "done").await.unwrap();
+
+    // A name taken by the dynamic handler is still checked as a name.
+    let wf = start(&t, "dyn2", "dynamic", json!(null)).await;
+    let err = t
+        .host
+        .signal(&wf, "two words", Payload::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidArgument(m) if m.contains("whitespace")),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_passed_on_to_a_task_that_never_takes_it_comes_back() {
+    let t = host().await;
+    let wf = start(&t, "nested", "nested-shield", json!(null)).await;
+    when_timers_pending(&t, &wf, 1).await;
+    t.host.cancel(&wf, "stop").await.unwrap();
+    let outcome = t.host.result(&wf).await.unwrap();
+    assert!(matches!(outcome, Outcome::Cancelled(_)), "{outcome}");
+    assert_eq!(
+        log(&t, &wf).await,
+        ["task: Ok(())", "cancelled at the next step"]
+    );
+    assert!(
+        position(&t, &wf, "CancelRequested").await < position(&t, &wf, "TimerFired").await,
+        "the cancel came after the shielded timer fired: the test proves nothing"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_cancel_does_not_cut_the_clean_up_short() {
+    let t = host().await;
+    let wf = start(&t, "clean", "cleanup", json!(500)).await;
+    when_timers_pending(&t, &wf, 1).await;
+    t.host.cancel(&wf, "stop").await.unwrap();
+    keel_tests::eventually("the clean-up runs", || async {
+        !t.host
+            .describe(&wf)
+            .await
+            .unwrap()
+            .pending_activities
+            .is_empty()
+    })
+    .await;
+    t.host.cancel(&wf, "stop, I said").await.unwrap();
+    let outcome = t.host.result(&wf).await.unwrap();
+    assert!(matches!(outcome, Outcome::Cancelled(_)), "{outcome}");
+    assert_eq!(log(&t, &wf).await, ["cleanup: Ok(500)"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_step_returned_without_a_cancel_request_fails_the_run() {
+    let t = host().await;
+    let wf = start(&t, "step", "step-error", json!(null)).await;
+    let Outcome::Failed(failure) = t.host.result(&wf).await.unwrap() else {
+        panic!("the run did not fail");
+    };
+    assert_eq!(failure.error_type, "Cancelled");
 }

@@ -60,7 +60,7 @@ fn unique<'a>(kind: &str, names: impl Iterator<Item = &'a str>) -> Result<(), St
 /// whitespace, control, zero-width or bidirectional-override characters, so
 /// it prints on one line, reads as what it is and can be typed on a command
 /// line.
-fn valid(kind: &str, name: &str) -> Result<(), String> {
+pub(crate) fn valid(kind: &str, name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err(format!("a {kind} name is empty"));
     }

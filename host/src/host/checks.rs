@@ -3,6 +3,7 @@
 //! type handles.
 
 use super::Host;
+use crate::engine::names;
 use crate::error::{Error, Result, quote};
 use crate::ids::ComponentId;
 use crate::store::WorkflowTypeInfo;
@@ -81,8 +82,13 @@ pub(super) fn check_signal(
             "the run's component no longer serves '{workflow_type}'"
         ))
     })?;
-    if info.signals.iter().any(|s| s == name || s == ANY_SIGNAL) {
+    if info.signals.iter().any(|s| s == name) {
         return Ok(());
+    }
+    if info.signals.iter().any(|s| s == ANY_SIGNAL) {
+        // Any name goes to the dynamic handler, but it must still be a
+        // name: it is recorded in history and printed.
+        return names::valid("signal", name).map_err(Error::InvalidArgument);
     }
     Err(Error::NotFound(format!(
         "workflow type '{workflow_type}' has no signal {} (it handles: {})",

@@ -51,6 +51,9 @@ logged!(Awaited);
 logged!(Steps);
 logged!(Shielded);
 logged!(Dynamic);
+logged!(NestedShield);
+logged!(Cleanup);
+logged!(StepError);
 
 /// `background`: spawns a task that sleeps a second, then sleeps an hour in
 /// the main task. Cancelled, the main task waits for the background task,
@@ -217,4 +220,84 @@ impl Workflow for Dynamic {
     }
 }
 
-keel_sdk::workflows!(Background, Awaited, Steps, Shielded, Dynamic);
+/// `nested-shield`: the main task awaits a spawned task that runs a
+/// shielded 1 s timer and returns, then sleeps an hour. A cancel during the
+/// shield, passed on to the spawned task, which never takes it, comes back
+/// to the main task and cancels the hour's sleep.
+impl Workflow for NestedShield {
+    const NAME: &'static str = "nested-shield";
+    type Input = ();
+    type Output = ();
+
+    async fn run(ctx: WorkflowContext<Self>, (): ()) -> Result<()> {
+        let task_ctx = ctx.clone();
+        let done = ctx
+            .spawn(async move {
+                let step_ctx = task_ctx.clone();
+                let slept = task_ctx
+                    .shield(async move { step_ctx.sleep(Duration::from_secs(1)).await })
+                    .await;
+                format!("task: {slept:?}")
+            })
+            .await;
+        note(&ctx, done);
+        if let Err(e) = ctx.sleep(HOUR).await {
+            note(&ctx, "cancelled at the next step");
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    fn handlers(handlers: &mut Handlers<Self>) {
+        log_query(handlers);
+    }
+}
+
+/// `cleanup`: sleeps an hour; cancelled, runs the `slow` activity (input:
+/// ms) as clean-up, unshielded, and ends cancelled. A repeated cancel
+/// request must not cut the clean-up short.
+impl Workflow for Cleanup {
+    const NAME: &'static str = "cleanup";
+    type Input = u64;
+    type Output = ();
+
+    async fn run(ctx: WorkflowContext<Self>, ms: u64) -> Result<()> {
+        let Err(e) = ctx.sleep(HOUR).await else {
+            return Ok(());
+        };
+        let options = ActivityOptions::default().start_to_close(Duration::from_secs(60));
+        let cleaned = ctx.activity::<_, u64>("slow", &ms, options).await;
+        note(&ctx, format!("cleanup: {cleaned:?}"));
+        Err(e)
+    }
+
+    fn handlers(handlers: &mut Handlers<Self>) {
+        log_query(handlers);
+    }
+}
+
+/// `step-error`: cancels its own timer and returns the error: with no
+/// cancel request of the workflow, the run fails rather than ending
+/// cancelled.
+impl Workflow for StepError {
+    const NAME: &'static str = "step-error";
+    type Input = ();
+    type Output = ();
+
+    async fn run(ctx: WorkflowContext<Self>, (): ()) -> Result<()> {
+        let timer = ctx.sleep(HOUR);
+        timer.cancel();
+        timer.await
+    }
+}
+
+keel_sdk::workflows!(
+    Background,
+    Awaited,
+    Steps,
+    Shielded,
+    Dynamic,
+    NestedShield,
+    Cleanup,
+    StepError,
+);
