@@ -12,7 +12,7 @@ use crate::context::WorkflowContext;
 use crate::error::Error;
 use crate::executor::Executor;
 use crate::shared::{MAIN_TASK, Resolved, Shared};
-use crate::workflow::{ANY_SIGNAL, Handlers, QueryFailure, Workflow};
+use crate::workflow::{ANY_SIGNAL, Handlers, QueryFailure, SignalFailure, Workflow};
 
 /// Where a run's outcome is left when its main task finishes.
 type OutcomeSlot = Rc<RefCell<Option<Outcome>>>;
@@ -50,6 +50,7 @@ pub trait Running {
 struct RunningWorkflow<W> {
     state: Rc<RefCell<W>>,
     handlers: Handlers<W>,
+    outcome: OutcomeSlot,
 }
 
 impl<W: Workflow> Running for RunningWorkflow<W> {
@@ -64,8 +65,21 @@ impl<W: Workflow> Running for RunningWorkflow<W> {
             );
             return;
         };
-        if let Err(message) = handler(&mut self.state.borrow_mut(), name, input) {
-            log::log(Level::Error, &format!("dropped signal: bad {message}"));
+        match handler(&mut self.state.borrow_mut(), name, input) {
+            Ok(()) => {}
+            Err(SignalFailure::BadInput(message)) => {
+                log::log(Level::Error, &format!("dropped signal: bad {message}"));
+            }
+            Err(SignalFailure::Failed(e)) => {
+                let e = match e {
+                    Error::Payload(_) | Error::Application { .. } => e,
+                    other => Error::application(other.error_type(), other.to_string()),
+                };
+                let mut outcome = self.outcome.borrow_mut();
+                if outcome.is_none() {
+                    *outcome = Some(ending::<W>(Err(e), false));
+                }
+            }
         }
     }
 
@@ -111,7 +125,7 @@ fn start<W: Workflow>(
     W::handlers(&mut handlers);
     let ctx = WorkflowContext::new(state.clone(), shared.clone());
     let input = serde_json::from_slice::<W::Input>(crate::workflow::or_null(input));
-    let (shared_done, outcome) = (shared.clone(), outcome.clone());
+    let (shared_done, outcome, outcome_slot) = (shared.clone(), outcome.clone(), outcome.clone());
     let main = shared.spawn(Box::pin(async move {
         let result = match input {
             Ok(input) => W::run(ctx, input).await,
@@ -121,24 +135,38 @@ fn start<W: Workflow>(
             serde_json::to_vec(&output)
                 .map_err(|e| Error::payload(&format!("result of workflow {}", W::NAME), e))
         });
-        *outcome.borrow_mut() = Some(match result {
-            Ok(bytes) => Outcome::Completed(bytes),
-            // The host closes the run and starts the next: the outcome that
-            // goes with it is `pending`.
-            Err(Error::ContinueAsNew(next)) => {
-                lifecycle::continue_as_new(&next.input, next.current_version);
-                Outcome::Pending
-            }
-            // Only a cancellation of the workflow ends it as cancelled; a
-            // cancelled step or task whose error `run` returns fails it.
-            Err(e) if e.is_cancelled() && shared_done.cancel_requested() => {
-                Outcome::Cancelled(e.to_failure())
-            }
-            Err(e) => Outcome::Failed(e.to_failure()),
-        });
+        let ending = ending::<W>(result, shared_done.cancel_requested());
+        outcome.borrow_mut().get_or_insert(ending);
     }));
     debug_assert_eq!(main, MAIN_TASK, "a run's first task is its main task");
-    Box::new(RunningWorkflow { state, handlers })
+    Box::new(RunningWorkflow {
+        state,
+        handlers,
+        outcome: outcome_slot,
+    })
+}
+
+/// How a run ends with `result` (of `run`, or of a failing signal
+/// handler). An error [`Workflow::fails_run`] says does not fail the run
+/// fails the workflow task instead: the instance traps, the host records
+/// the message and retries the task.
+fn ending<W: Workflow>(result: Result<Vec<u8>, Error>, cancel_requested: bool) -> Outcome {
+    match result {
+        Ok(bytes) => Outcome::Completed(bytes),
+        // The host closes the run and starts the next: the outcome that
+        // goes with it is `pending`.
+        Err(Error::ContinueAsNew(next)) => {
+            lifecycle::continue_as_new(&next.input, next.current_version);
+            Outcome::Pending
+        }
+        // Only a cancellation of the workflow ends it as cancelled; a
+        // cancelled step or task whose error `run` returns fails it.
+        Err(e) if e.is_cancelled() && cancel_requested => Outcome::Cancelled(e.to_failure()),
+        Err(e) if !W::fails_run(&e) => {
+            panic!("{} failed its workflow task: {e}", W::NAME)
+        }
+        Err(e) => Outcome::Failed(e.to_failure()),
+    }
 }
 
 /// The run living in this instance.
@@ -198,6 +226,8 @@ pub fn activate(entries: &[Entry], jobs: Vec<Job>) -> Outcome {
             return Outcome::Failed(not_started());
         };
         if let Some(outcome) = instance.outcome.borrow().clone() {
+            // Closed already, or a signal handler failed the run.
+            instance.shared.close();
             return outcome;
         }
         instance.executor.run_until_blocked(&instance.shared);

@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::context::WorkflowContext;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// A workflow type. The implementing struct is the workflow's state: it
 /// starts as `Default`, signal handlers change it, query handlers read it,
@@ -33,6 +33,26 @@ pub trait Workflow: Default + 'static {
     fn handlers(handlers: &mut Handlers<Self>) {
         let _ = handlers;
     }
+
+    /// Whether `error`, returned from `run` or from a signal handler, fails
+    /// the run. By default every error does except [`Error::Payload`]: a
+    /// payload that does not decode (or encode) is a bug a fixed version can
+    /// get past, so it fails the workflow task instead, which the host
+    /// retries and `describe` shows, and the run goes on once a fix is
+    /// deployed. Override it to fail the run for such errors too (Temporal's
+    /// `failure_exception_types`).
+    fn fails_run(error: &Error) -> bool {
+        !matches!(error, Error::Payload(_))
+    }
+}
+
+/// The argument of signal `name`.
+fn decode_signal<A: DeserializeOwned>(
+    name: &str,
+    bytes: &[u8],
+) -> std::result::Result<A, SignalFailure> {
+    serde_json::from_slice(or_null(bytes))
+        .map_err(|e| SignalFailure::BadInput(format!("argument of signal '{name}': {e}")))
 }
 
 /// An empty payload means JSON `null`, so `()` arguments may be omitted.
@@ -41,7 +61,16 @@ pub(crate) fn or_null(bytes: &[u8]) -> &[u8] {
 }
 
 /// A signal handler: applies the signal of the given name and argument.
-pub(crate) type SignalFn<W> = Box<dyn Fn(&mut W, &str, &[u8]) -> std::result::Result<(), String>>;
+pub(crate) type SignalFn<W> =
+    Box<dyn Fn(&mut W, &str, &[u8]) -> std::result::Result<(), SignalFailure>>;
+
+/// Why a signal handler did not apply its signal.
+pub(crate) enum SignalFailure {
+    /// The argument does not decode: the signal is dropped.
+    BadInput(String),
+    /// The handler returned an error.
+    Failed(Error),
+}
 
 /// The name a type declares when it takes signals of any name; the host
 /// then accepts every name for it.
@@ -80,10 +109,26 @@ impl<W: 'static> Handlers<W> {
         self.signals.push((
             name,
             Box::new(move |state, _, bytes| {
-                let arg = serde_json::from_slice(or_null(bytes))
-                    .map_err(|e| format!("argument of signal '{name}': {e}"))?;
-                handler(state, arg);
+                handler(state, decode_signal(name, bytes)?);
                 Ok(())
+            }),
+        ));
+        self
+    }
+
+    /// Like [`Handlers::signal`], for a handler that can fail the run: an
+    /// error it returns ends the run as failed (or fails the workflow task,
+    /// as [`Workflow::fails_run`] says), once the signals of the activation
+    /// have been applied.
+    pub fn try_signal<A: DeserializeOwned>(
+        &mut self,
+        name: &'static str,
+        handler: impl Fn(&mut W, A) -> Result<()> + 'static,
+    ) -> &mut Self {
+        self.signals.push((
+            name,
+            Box::new(move |state, _, bytes| {
+                handler(state, decode_signal(name, bytes)?).map_err(SignalFailure::Failed)
             }),
         ));
         self
@@ -101,9 +146,7 @@ impl<W: 'static> Handlers<W> {
         self.signals.push((
             ANY_SIGNAL,
             Box::new(move |state, name, bytes| {
-                let arg = serde_json::from_slice(or_null(bytes))
-                    .map_err(|e| format!("argument of signal '{name}': {e}"))?;
-                handler(state, name, arg);
+                handler(state, name, decode_signal(name, bytes)?);
                 Ok(())
             }),
         ));

@@ -17,7 +17,7 @@ use checks::check_signal;
 pub use builder::{HostBuilder, HostConfig};
 pub use calls::{
     Deployment, DeploymentInfo, Parked, PendingActivity, PendingTimer, RunDescription,
-    StartWorkflow, Started,
+    StartWorkflow, Started, TaskFailure,
 };
 pub use upgrades::{CompatibilityReport, RunVerdict, Verdict};
 

@@ -47,7 +47,8 @@ pub mod worker;
 pub use crate::error::{Error, Result};
 pub use crate::host::{
     CompatibilityReport, Deployment, DeploymentInfo, Host, HostBuilder, HostConfig, Parked,
-    PendingActivity, PendingTimer, RunDescription, RunVerdict, StartWorkflow, Started, Verdict,
+    PendingActivity, PendingTimer, RunDescription, RunVerdict, StartWorkflow, Started, TaskFailure,
+    Verdict,
 };
 pub use crate::ids::{ComponentId, RequestId, RunId, WorkflowId};
 pub use crate::replayer::{ExportedHistory, ReplayError, Replayer};

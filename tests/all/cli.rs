@@ -149,7 +149,7 @@ fn the_cli_drives_every_workflow_command() {
     let deployed = server.ok(&["deploy", guests::KITCHEN_SINK]);
     assert!(deployed.starts_with("deployed sha256:"), "{deployed}");
     assert!(
-        deployed.contains("signals  signals: add, finish  queries: items"),
+        deployed.contains("signals  signals: add, finish, reject  queries: items"),
         "{deployed}"
     );
 

@@ -28,7 +28,7 @@ async fn unknown_workflow_type_lists_the_known_ones() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn malformed_json_is_refused_and_a_mistyped_input_fails_the_run_clearly() {
+async fn malformed_json_is_refused_and_a_mistyped_input_fails_the_workflow_task_clearly() {
     let t = sink().await;
     let err = Payload::parse_json("{\"n\": ").unwrap_err();
     assert!(
@@ -40,7 +40,34 @@ async fn malformed_json_is_refused_and_a_mistyped_input_fails_the_run_clearly() 
         ..StartWorkflow::new("bad", "bad-payload", &json!(null)).unwrap()
     };
     t.host.start(start).await.unwrap();
-    let Outcome::Failed(failure) = t.host.result(&id("bad")).await.unwrap() else {
+    // A bug or a caller's mistake a fixed version can get past: the
+    // workflow task fails and is retried, the run stays open.
+    keel_tests::eventually("the task failure shows in describe", || async {
+        let described = t.host.describe(&id("bad")).await.unwrap();
+        described
+            .task_failure
+            .is_some_and(|f| f.code == "KEEL-PANIC" && f.message.contains("missing field `n`"))
+    })
+    .await;
+    assert_eq!(
+        t.host
+            .describe(&id("bad"))
+            .await
+            .unwrap()
+            .run
+            .status
+            .as_str(),
+        "running"
+    );
+    t.host.terminate(&id("bad"), "done").await.unwrap();
+
+    // A type that opts in fails the run instead.
+    let start = StartWorkflow {
+        input: Payload::parse_json("{\"m\": 1}").unwrap(),
+        ..StartWorkflow::new("strict", "strict-payload", &json!(null)).unwrap()
+    };
+    t.host.start(start).await.unwrap();
+    let Outcome::Failed(failure) = t.host.result(&id("strict")).await.unwrap() else {
         panic!("not failed")
     };
     assert_eq!(failure.error_type, "PayloadError");
@@ -49,6 +76,25 @@ async fn malformed_json_is_refused_and_a_mistyped_input_fails_the_run_clearly() 
         "{}",
         failure.message
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signal_handler_can_fail_the_run() {
+    let t = sink().await;
+    let wf = id("rejected");
+    t.host
+        .start(StartWorkflow::new("rejected", "signals", &json!(null)).unwrap())
+        .await
+        .unwrap();
+    t.host
+        .signal(&wf, "reject", Payload::json(&"out of stock").unwrap())
+        .await
+        .unwrap();
+    let Outcome::Failed(failure) = t.host.result(&wf).await.unwrap() else {
+        panic!("not failed")
+    };
+    assert_eq!(failure.error_type, "Rejected");
+    assert_eq!(failure.message, "out of stock");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::history::{HistoryEvent, NonDeterminism};
 use crate::host::{
     DeploymentInfo, Parked, PendingActivity, PendingTimer, RunDescription, StartWorkflow,
+    TaskFailure,
 };
 use crate::ids::{RequestId, RunId, WorkflowId};
 use crate::store::{ComponentSummary, RunRecord, WorkflowTypeInfo};
@@ -238,6 +239,11 @@ pub(crate) fn description_to_proto(d: RunDescription) -> proto::DescribeWorkflow
             _ => None,
         },
         waiting_for_memory: d.waiting_for_memory,
+        task_failure: d.task_failure.map(|f| proto::TaskFailure {
+            code: f.code,
+            message: f.message,
+            attempts: f.attempts,
+        }),
     }
 }
 
@@ -323,6 +329,11 @@ pub(crate) fn description_from_proto(d: proto::DescribeWorkflowResponse) -> Resu
             (None, None) => None,
         },
         waiting_for_memory: d.waiting_for_memory,
+        task_failure: d.task_failure.map(|f| TaskFailure {
+            code: f.code,
+            message: f.message,
+            attempts: f.attempts,
+        }),
     })
 }
 

@@ -128,6 +128,14 @@ pub(super) fn description(d: &RunDescription) {
     if let Some(parked) = &d.parked {
         out!("parked:       {parked}");
     }
+    if let Some(f) = &d.task_failure {
+        out!(
+            "failing:      workflow task, {} attempts: {}: {} (retried; deploy a fix or terminate)",
+            f.attempts,
+            f.code,
+            f.message
+        );
+    }
     if d.waiting_for_memory {
         out!("waiting:      for memory (the host's memory budget is in use by other runs)");
     }

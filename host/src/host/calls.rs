@@ -96,6 +96,22 @@ pub struct RunDescription {
     /// The run waits for the host's memory budget (spent by other runs) to
     /// have room for its instance.
     pub waiting_for_memory: bool,
+    /// The run's workflow task keeps failing (it is retried with a
+    /// backoff): the latest failure.
+    pub task_failure: Option<TaskFailure>,
+}
+
+/// A workflow task that keeps failing: a panic, a deadline, a payload the
+/// code cannot decode. The run is open; its inputs wait for a retry that
+/// succeeds, which a fixed version deployed can bring.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TaskFailure {
+    /// Stable error code (`KEEL-PANIC`, `KEEL-DEADLOCK`, …).
+    pub code: String,
+    /// What happened.
+    pub message: String,
+    /// Failed attempts in a row.
+    pub attempts: u32,
 }
 
 /// A stored component and what it is current for.

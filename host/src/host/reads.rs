@@ -2,7 +2,7 @@
 //! results, descriptions, lists and histories.
 
 use super::Host;
-use super::calls::{Parked, PendingActivity, PendingTimer, RunDescription};
+use super::calls::{Parked, PendingActivity, PendingTimer, RunDescription, TaskFailure};
 use crate::error::{Error, Result};
 use crate::history::{Event, HistoryEvent};
 use crate::ids::{RunId, WorkflowId};
@@ -138,12 +138,25 @@ impl Host {
     ) -> Result<RunDescription> {
         let run = self.pick(workflow_id, run).await?;
         let (timers, tasks) = self.core.store.pending(run.run_id).await?;
-        let (parked, waiting_for_memory) = self
+        let (parked, waiting_for_memory, task_failure) = self
             .core
             .run(run.run_id)
             .map(|handle| {
                 let mailbox = handle.mailbox();
-                (mailbox.parked.clone(), mailbox.waiting_for_memory)
+                let task_failure =
+                    mailbox
+                        .last_task_failure
+                        .clone()
+                        .map(|(code, message)| TaskFailure {
+                            code,
+                            message,
+                            attempts: mailbox.task_failures,
+                        });
+                (
+                    mailbox.parked.clone(),
+                    mailbox.waiting_for_memory,
+                    task_failure,
+                )
             })
             .unwrap_or_default();
         Ok(RunDescription {
@@ -167,6 +180,7 @@ impl Host {
                 .collect(),
             parked,
             waiting_for_memory,
+            task_failure,
         })
     }
 

@@ -119,6 +119,7 @@ pub(super) async fn task_failed(
     let first = {
         let mut mailbox = run.mailbox();
         mailbox.task_failures += 1;
+        mailbox.last_task_failure = Some((code.to_string(), message.clone()));
         mailbox.task_failures == 1
     };
     if first {

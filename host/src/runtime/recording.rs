@@ -164,6 +164,7 @@ pub(crate) fn committed(
     {
         let mut mailbox = run.mailbox();
         mailbox.task_failures = 0;
+        mailbox.last_task_failure = None;
         mailbox.memory_needed = 0;
         mailbox.saw(appended.iter().map(|e| e.id));
     }

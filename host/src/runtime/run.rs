@@ -42,6 +42,8 @@ pub(crate) struct Mailbox {
     pub(crate) backing_off: bool,
     /// Consecutive failed workflow tasks, for the backoff.
     pub(crate) task_failures: u32,
+    /// The latest failed workflow task (code, message), while they fail.
+    pub(crate) last_task_failure: Option<(String, String)>,
     /// Why the run is parked (non-determinism), if it is.
     pub(crate) parked: Option<Parked>,
     /// The run waits for the host's memory budget to have room for its

@@ -97,6 +97,7 @@ pub(super) async fn upgrade(
                 let resumed = mailbox.parked.take().is_some() || mailbox.backing_off;
                 mailbox.backing_off = false;
                 mailbox.task_failures = 0;
+                mailbox.last_task_failure = None;
                 resumed
             };
             // The old version's instance goes; the replayed one takes its

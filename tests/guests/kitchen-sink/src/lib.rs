@@ -157,6 +157,9 @@ impl Workflow for Signals {
         handlers
             .signal("add", |s: &mut Self, item: String| s.items.push(item))
             .signal("finish", |s: &mut Self, (): ()| s.done = true)
+            .try_signal("reject", |_: &mut Self, reason: String| {
+                Err(Error::application("Rejected", reason))
+            })
             .query("items", |s: &Self, (): ()| s.items.clone());
     }
 }
@@ -265,6 +268,25 @@ impl Workflow for BadPayload {
     }
 }
 
+/// `strict-payload`: as `bad-payload`, but a payload error fails the run
+/// rather than the workflow task.
+#[derive(Default)]
+pub struct StrictPayload;
+
+impl Workflow for StrictPayload {
+    const NAME: &'static str = "strict-payload";
+    type Input = BadPayloadInput;
+    type Output = u64;
+
+    async fn run(_ctx: WorkflowContext<Self>, input: BadPayloadInput) -> Result<u64> {
+        Ok(input.n)
+    }
+
+    fn fails_run(_error: &Error) -> bool {
+        true
+    }
+}
+
 /// `sequence`: calls `square` for 0..n one after another, each in its own
 /// activation, and returns the sum; the shape of a long-running workflow's
 /// history (about three events per step).
@@ -331,6 +353,7 @@ keel_sdk::workflows!(
     Spawn,
     Fails,
     BadPayload,
+    StrictPayload,
     Sequence,
     Looping,
 );
