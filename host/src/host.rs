@@ -97,8 +97,11 @@ impl Host {
     /// [`Error::NotFound`] if there is no open run or its type has no such
     /// signal.
     pub async fn signal(&self, workflow_id: &WorkflowId, name: &str, input: Payload) -> Result<()> {
-        let run = self.open_run(workflow_id)?;
-        self.signal_run(&run, name, input, None).await
+        self.on_open_run(workflow_id, |run| {
+            let input = input.clone();
+            async move { self.signal_run(&run, name, input, None).await }
+        })
+        .await
     }
 
     /// Record signal `name` for `run`, once per request id if there is one.
@@ -134,8 +137,10 @@ impl Host {
     /// # Errors
     /// [`Error::NotFound`] if there is no open run.
     pub async fn cancel(&self, workflow_id: &WorkflowId, reason: &str) -> Result<()> {
-        let run = self.open_run(workflow_id)?;
-        self.cancel_run(&run, reason, None).await
+        self.on_open_run(workflow_id, |run| async move {
+            self.cancel_run(&run, reason, None).await
+        })
+        .await
     }
 
     async fn cancel_run(
@@ -158,8 +163,10 @@ impl Host {
     /// # Errors
     /// [`Error::NotFound`] if there is no open run.
     pub async fn terminate(&self, workflow_id: &WorkflowId, reason: &str) -> Result<()> {
-        let run = self.open_run(workflow_id)?;
-        self.terminate_run(&run, reason, None).await
+        self.on_open_run(workflow_id, |run| async move {
+            self.terminate_run(&run, reason, None).await
+        })
+        .await
     }
 
     async fn terminate_run(
@@ -174,10 +181,11 @@ impl Host {
         let now = self.core.clock.now_ms();
         let mut batch = failures::close_outside(&run, &outcome, now);
         if let Some(request) = request {
-            batch = batch.op(Op::RecordRequest(run.id, request.clone()));
+            batch = record_request(batch, &run, request);
         }
         match self.core.store.commit(batch).await {
-            Err(StoreError::DuplicateRequest(..)) => return Ok(()),
+            Err(StoreError::DuplicateRequest(..))
+            | Err(StoreError::CheckFailed(Check::RequestNew(..))) => return Ok(()),
             other => other?,
         };
         // The pending timers to disarm: the cached instance knows them;
@@ -205,6 +213,25 @@ impl Host {
     /// have work.
     pub fn evict_all(&self) {
         self.core.cache.clear();
+    }
+
+    /// Apply `call` to the open run of `workflow_id`. If that run closed
+    /// meanwhile by continuing as new, `call` is applied once more, to the
+    /// run that took over.
+    async fn on_open_run<F, Fut>(&self, workflow_id: &WorkflowId, call: F) -> Result<()>
+    where
+        F: Fn(Arc<RunHandle>) -> Fut,
+        Fut: Future<Output = Result<()>>,
+    {
+        let run = self.open_run(workflow_id)?;
+        let result = call(run.clone()).await;
+        if let Err(Error::NotFound(_) | Error::FailedPrecondition(_)) = &result
+            && let Some(next) = self.core.open_run(workflow_id)
+            && next.id != run.id
+        {
+            return call(next).await;
+        }
+        result
     }
 
     fn open_run(&self, workflow_id: &WorkflowId) -> Result<Arc<RunHandle>> {
@@ -241,10 +268,11 @@ impl Host {
             events: vec![event],
         });
         if let Some(request) = request {
-            batch = batch.op(Op::RecordRequest(run.id, request.clone()));
+            batch = record_request(batch, run, request);
         }
         let appended = match self.core.store.commit(batch).await {
-            Err(StoreError::DuplicateRequest(..)) => return Ok(()),
+            Err(StoreError::DuplicateRequest(..))
+            | Err(StoreError::CheckFailed(Check::RequestNew(..))) => return Ok(()),
             Err(StoreError::CheckFailed(Check::HistoryWithin(..))) => {
                 return Err(Error::FailedPrecondition(format!(
                     "the history of workflow {} would pass its limit of {max_bytes} bytes \
@@ -264,4 +292,14 @@ impl Host {
         self.core.deliver(run.id, appended);
         Ok(())
     }
+}
+
+/// Record that `run` applies `request`, unless it or the run it continues
+/// as new already did (a retry after the run continued).
+fn record_request(batch: Batch, run: &RunHandle, request: &RequestId) -> Batch {
+    let batch = match run.predecessor() {
+        Some(predecessor) => batch.check(Check::RequestNew(predecessor, request.clone())),
+        None => batch,
+    };
+    batch.op(Op::RecordRequest(run.id, request.clone()))
 }

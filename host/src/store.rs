@@ -124,6 +124,8 @@ pub enum Check {
     /// After the batch, the run's stored history is at most this many
     /// bytes (checked after the batch's operations).
     HistoryWithin(RunId, u64),
+    /// The run has not applied the request.
+    RequestNew(RunId, RequestId),
 }
 
 impl std::fmt::Display for Check {
@@ -133,6 +135,7 @@ impl std::fmt::Display for Check {
             Check::TimerPending(run, seq) => write!(f, "timer {seq} of {run} is not pending"),
             Check::TaskPending(run, seq) => write!(f, "activity {seq} of {run} is not pending"),
             Check::NoEventsAfter(run, id) => write!(f, "run {run} has events after event {id}"),
+            Check::RequestNew(run, request) => write!(f, "run {run} applied request {request}"),
             Check::HistoryWithin(run, max) => {
                 write!(f, "the history of run {run} would pass {max} bytes")
             }

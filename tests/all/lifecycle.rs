@@ -4,7 +4,7 @@
 
 use keel_host::history::Event;
 use keel_host::store::RunFilter;
-use keel_host::{Outcome, Payload, RunStatus, StartWorkflow, WorkflowId};
+use keel_host::{Outcome, Payload, Replayer, RequestId, RunStatus, StartWorkflow, WorkflowId};
 use keel_tests::{TestHost, guests, id, open, test_config};
 use serde_json::json;
 
@@ -36,6 +36,7 @@ async fn a_run_continues_as_new_in_one_commit_and_the_result_follows_the_chain()
         limit: 10,
         ..RunFilter::default()
     };
+    let replayer = Replayer::new(&std::fs::read(guests::KITCHEN_SINK).unwrap()).unwrap();
     let mut runs = t.host.list(filter).await.unwrap();
     runs.reverse();
     let statuses: Vec<RunStatus> = runs.iter().map(|r| r.status).collect();
@@ -64,6 +65,12 @@ async fn a_run_continues_as_new_in_one_commit_and_the_result_follows_the_chain()
         };
         assert_eq!(started.continued_from, Some(pair[0].run_id));
         assert_eq!(started.input, close.input);
+        // The closed run replays to the same close (`keel replay`, queries).
+        let outcome = replayer.replay(pair[0].run_id, &old).unwrap();
+        assert!(
+            matches!(outcome, Some(Outcome::ContinuedAsNew(_))),
+            "{outcome:?}"
+        );
     }
     let Some(Outcome::ContinuedAsNew(first)) = &runs[0].outcome else {
         panic!("{:?}", runs[0].outcome);
@@ -105,4 +112,33 @@ async fn a_chain_goes_on_after_a_restart() {
     host.signal(&wf, "go", Payload::default()).await.unwrap();
     let result: String = host.result(&wf).await.unwrap().into_result().unwrap();
     assert_eq!(result, "v1 done at 2");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_signal_is_not_applied_again_to_the_run_that_took_over() {
+    let t = TestHost::new().await.unwrap();
+    t.deploy(guests::KITCHEN_SINK).await.unwrap();
+    let wf = start(&t, "loop", json!([0, 1, false, true])).await;
+    let first = t.host.describe(&wf).await.unwrap().run.run_id;
+    let request = RequestId::generate();
+    t.host
+        .signal_once(&wf, "go", Payload::default(), &request)
+        .await
+        .unwrap();
+    next_run(&t.host, &wf, first).await;
+    // The answer was lost; the caller sends the same request again.
+    t.host
+        .signal_once(&wf, "go", Payload::default(), &request)
+        .await
+        .unwrap();
+    let (_, history) = t.host.history_run(&wf, None).await.unwrap();
+    assert!(
+        !history
+            .iter()
+            .any(|e| matches!(e.event, Event::SignalReceived(_))),
+        "the retried signal reached the new run: {history:?}"
+    );
+    t.host.signal(&wf, "go", Payload::default()).await.unwrap();
+    let result: String = t.host.result(&wf).await.unwrap().into_result().unwrap();
+    assert_eq!(result, "v1 done at 1");
 }

@@ -180,7 +180,7 @@ pub(super) fn json(value: &impl serde::Serialize) -> Result<()> {
 
 pub(super) fn runs(page: &RunPage) {
     out!(
-        "{:<24}  {:<37}  {:<16}  {:<10}  {:<24}  CLOSED",
+        "{:<24}  {:<37}  {:<16}  {:<16}  {:<24}  CLOSED",
         "WORKFLOW ID",
         "RUN ID",
         "TYPE",
@@ -189,7 +189,7 @@ pub(super) fn runs(page: &RunPage) {
     );
     for run in &page.runs {
         out!(
-            "{:<24}  {:<37}  {:<16}  {:<10}  {:<24}  {}",
+            "{:<24}  {:<37}  {:<16}  {:<16}  {:<24}  {}",
             run.workflow_id.as_str(),
             run.run_id.to_string(),
             run.workflow_type,

@@ -136,7 +136,8 @@ fn same_command(old: &Event, new: &Event) -> bool {
         (Event::MarkerRecorded(a), Event::MarkerRecorded(b)) => a.patch_id == b.patch_id,
         (Event::WorkflowCompleted(_), Event::WorkflowCompleted(_))
         | (Event::WorkflowFailed(_), Event::WorkflowFailed(_))
-        | (Event::WorkflowCancelled(_), Event::WorkflowCancelled(_)) => true,
+        | (Event::WorkflowCancelled(_), Event::WorkflowCancelled(_))
+        | (Event::WorkflowContinuedAsNew(_), Event::WorkflowContinuedAsNew(_)) => true,
         _ => false,
     }
 }

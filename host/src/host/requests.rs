@@ -22,10 +22,10 @@ impl Host {
         input: Payload,
         request_id: &RequestId,
     ) -> Result<()> {
-        let applied = async {
-            let run = self.open_run(workflow_id)?;
-            self.signal_run(&run, name, input, Some(request_id)).await
-        };
+        let applied = self.on_open_run(workflow_id, |run| {
+            let input = input.clone();
+            async move { self.signal_run(&run, name, input, Some(request_id)).await }
+        });
         self.once(workflow_id, request_id, applied.await).await
     }
 
@@ -39,10 +39,9 @@ impl Host {
         reason: &str,
         request_id: &RequestId,
     ) -> Result<()> {
-        let applied = async {
-            let run = self.open_run(workflow_id)?;
+        let applied = self.on_open_run(workflow_id, |run| async move {
             self.cancel_run(&run, reason, Some(request_id)).await
-        };
+        });
         self.once(workflow_id, request_id, applied.await).await
     }
 
@@ -57,10 +56,9 @@ impl Host {
         reason: &str,
         request_id: &RequestId,
     ) -> Result<()> {
-        let applied = async {
-            let run = self.open_run(workflow_id)?;
+        let applied = self.on_open_run(workflow_id, |run| async move {
             self.terminate_run(&run, reason, Some(request_id)).await
-        };
+        });
         self.once(workflow_id, request_id, applied.await).await
     }
 

@@ -47,6 +47,7 @@ pub(crate) fn successor(
         now,
         seed,
     );
+    handle.continues(run.id);
     Successor { handle, started }
 }
 
@@ -77,7 +78,12 @@ impl Successor {
     /// The batch is durable: take the new run's start out of what it
     /// appended and register the run, which its actor then starts.
     pub(crate) fn committed(self, core: &Arc<Core>, appended: &mut Vec<HistoryEvent>) {
-        let Some(started) = appended.pop() else {
+        let Some(started) = appended.pop_if(|e| matches!(e.event, Event::WorkflowStarted(_)))
+        else {
+            tracing::error!(
+                run_id = %self.handle.id,
+                "the new run's start is not where its commit put it; it starts after a restart"
+            );
             return;
         };
         self.handle.saw([started.id]);

@@ -204,14 +204,17 @@ pub(super) async fn record(
     activated: Activated,
     now: u64,
 ) {
-    // Room is kept for the events that record the run's failure.
+    // Room is kept for the events that record the run's failure; a run
+    // that continues as new (what a run near its limit is told to do) may
+    // use it.
     let max_bytes = core.config.limits.max_history_bytes;
+    let within = match activated.outcome {
+        Some(Outcome::ContinuedAsNew(_)) => max_bytes,
+        _ => max_bytes.saturating_sub(CLOSE_ROOM_BYTES),
+    };
     let mut checks = Batch::default()
         .check(Check::RunOpen(run.id))
-        .check(Check::HistoryWithin(
-            run.id,
-            max_bytes.saturating_sub(CLOSE_ROOM_BYTES),
-        ));
+        .check(Check::HistoryWithin(run.id, within));
     if activated.outcome.is_some() {
         // Temporal's rule: a run does not close over inputs its code has not
         // seen (a signal that came while it ran). It runs again with them.

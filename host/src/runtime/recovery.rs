@@ -73,6 +73,9 @@ pub(crate) async fn recover(core: &Arc<Core>) -> Result<Recovered> {
             history[0].time_ms,
             started.random_seed,
         );
+        if let Some(predecessor) = started.continued_from {
+            handle.continues(predecessor);
+        }
         cancel_requested.extend(history.iter().filter_map(|e| match &e.event {
             Event::ActivityCancelRequested(c) => Some((record.run_id, c.seq)),
             _ => None,

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use tokio::sync::{oneshot, watch};
 
@@ -125,6 +125,8 @@ pub(crate) struct RunHandle {
     outcome: watch::Sender<Option<Outcome>>,
     /// Started by this host and never activated: nothing to replay.
     fresh: AtomicBool,
+    /// The run this one continues as new, if it does.
+    predecessor: OnceLock<RunId>,
 }
 
 impl RunHandle {
@@ -147,7 +149,19 @@ impl RunHandle {
             live: Mutex::default(),
             outcome: watch::Sender::new(None),
             fresh: AtomicBool::new(false),
+            predecessor: OnceLock::new(),
         })
+    }
+
+    /// The run this one continues as new, if it does: a request it applied
+    /// counts as applied by this run too.
+    pub(crate) fn predecessor(&self) -> Option<RunId> {
+        self.predecessor.get().copied()
+    }
+
+    /// This run continues `run` as new.
+    pub(crate) fn continues(&self, run: RunId) {
+        let _ = self.predecessor.set(run);
     }
 
     /// The version of its code the run is on.

@@ -66,6 +66,11 @@ fn require(tx: &Connection, check: &Check) -> StoreResult<()> {
             params![run.to_string(), id],
             |r| r.get(0),
         ),
+        Check::RequestNew(run, request) => tx.query_row(
+            "SELECT NOT EXISTS(SELECT 1 FROM requests WHERE run_id = ?1 AND request_id = ?2)",
+            params![run.to_string(), request.as_str()],
+            |r| r.get(0),
+        ),
         Check::HistoryWithin(run, max) => tx.query_row(
             "SELECT EXISTS(SELECT 1 FROM runs WHERE run_id = ?1 AND history_bytes <= ?2)",
             params![run.to_string(), max],
