@@ -10,9 +10,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::activity::{ActivityOptions, millis};
-use crate::bindings::keel::workflow::{activity, info, log, random, timer};
+use crate::bindings::keel::workflow::{activity, external, info, log, random, timer};
 use crate::error::{ContinueAsNew, Error};
-use crate::futures::{ActivityCall, Condition, JoinHandle, JoinSlot, Sleep};
+use crate::futures::{ActivityCall, Condition, ExternalCall, JoinHandle, JoinSlot, Sleep};
 use crate::shared::{CommandKind, Shared};
 
 pub use crate::bindings::keel::workflow::log::Level;
@@ -192,6 +192,39 @@ impl<W: 'static> WorkflowContext<W> {
             done: false,
             output: PhantomData,
         }
+    }
+
+    /// Send signal `name` with `input` to the open run of workflow
+    /// `workflow_id` (Temporal's external workflow handle). The request is
+    /// durable and delivered once; await it to know it arrived.
+    pub fn signal_external<I: Serialize + ?Sized>(
+        &self,
+        workflow_id: &str,
+        name: &str,
+        input: &I,
+    ) -> ExternalCall {
+        let seq = serde_json::to_vec(input)
+            .map_err(|e| Error::payload(&format!("input of signal '{name}'"), e))
+            .map(|bytes| self.track(external::signal(workflow_id, name, &bytes)));
+        ExternalCall {
+            seq,
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// Ask the open run of workflow `workflow_id` to cancel, with `reason`;
+    /// durable and delivered once, like [`WorkflowContext::signal_external`].
+    pub fn cancel_external(&self, workflow_id: &str, reason: &str) -> ExternalCall {
+        let seq = self.track(external::request_cancel(workflow_id, reason));
+        ExternalCall {
+            seq: Ok(seq),
+            shared: self.shared.clone(),
+        }
+    }
+
+    fn track(&self, seq: u32) -> u32 {
+        self.shared.track(seq, CommandKind::External);
+        seq
     }
 
     /// Wait until `predicate` holds over the workflow state. It is re-checked

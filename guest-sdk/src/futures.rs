@@ -123,6 +123,46 @@ impl<O> Drop for ActivityCall<O> {
     }
 }
 
+/// A request to another workflow (a signal or a cancel); resolves once it
+/// is recorded in the target's history, or with the reason it could not be
+/// (error type `ExternalWorkflowNotFound` if the target has no open run).
+/// Returned by `WorkflowContext::signal_external` and `cancel_external`;
+/// it is sent whether or not it is awaited, and cannot be cancelled.
+#[must_use = "whether the request reached the workflow is lost unless awaited"]
+pub struct ExternalCall {
+    /// The sequence number, or the error encoding the input failed with.
+    pub(crate) seq: std::result::Result<u32, Error>,
+    pub(crate) shared: Rc<Shared>,
+}
+
+impl Future for ExternalCall {
+    type Output = Result<()>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let seq = match &self.seq {
+            Ok(seq) => *seq,
+            Err(err) => return Poll::Ready(Err(err.clone())),
+        };
+        let Some(Resolved::Activity(resolution)) = self.shared.poll_slot(seq, cx.waker()) else {
+            return Poll::Pending;
+        };
+        Poll::Ready(match resolution {
+            Resolution::Completed(_) => Ok(()),
+            Resolution::Failed(failure) | Resolution::Cancelled(failure) => {
+                Err(Error::application(failure.error_type, failure.message))
+            }
+        })
+    }
+}
+
+impl Drop for ExternalCall {
+    fn drop(&mut self) {
+        if let Ok(seq) = self.seq {
+            self.shared.abandon(seq);
+        }
+    }
+}
+
 /// Resolves once a predicate over workflow state holds; re-checked after
 /// every job and task step. Returned by `WorkflowContext::wait_condition`.
 #[must_use = "a condition does nothing unless awaited"]

@@ -51,7 +51,7 @@ pub mod bindings;
 pub use crate::activity::{ActivityOptions, CancellationType, RetryPolicy};
 pub use crate::context::{Level, WorkflowContext, WorkflowInfo};
 pub use crate::error::{ContinueAsNew, Error, Result};
-pub use crate::futures::{ActivityCall, Condition, JoinHandle, Sleep};
+pub use crate::futures::{ActivityCall, Condition, ExternalCall, JoinHandle, Sleep};
 pub use crate::workflow::{Handlers, Workflow};
 /// Combinators for deterministic concurrency: `join!`, `join_all`,
 /// `select_biased!` (prefer it to `select!`, whose order is random).

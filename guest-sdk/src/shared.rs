@@ -31,6 +31,8 @@ use crate::bindings::keel::workflow::{patch, timer};
 pub(crate) enum CommandKind {
     Timer,
     Activity,
+    /// A request to another workflow: it cannot be cancelled.
+    External,
 }
 
 /// How a pending command resolved.
@@ -182,7 +184,7 @@ impl Shared {
         match slot.kind {
             CommandKind::Timer => timer::cancel(seq),
             CommandKind::Activity if !slot.cancel_requested => activity::request_cancel(seq),
-            CommandKind::Activity => {}
+            CommandKind::Activity | CommandKind::External => {}
         }
     }
 
@@ -229,7 +231,7 @@ impl Shared {
                     .filter(move |(_, s)| s.task == task && s.resolved.is_none())
             };
             let steps: Vec<u32> = mine()
-                .filter(|(_, s)| !s.cancel_requested)
+                .filter(|(_, s)| !s.cancel_requested && s.kind != CommandKind::External)
                 .map(|(seq, _)| *seq)
                 .collect();
             (steps, mine().any(|(_, s)| s.cancel_requested))
@@ -277,7 +279,7 @@ impl Shared {
         let Some(slot) = slots.get_mut(&seq) else {
             return;
         };
-        if slot.resolved.is_some() || slot.cancel_requested {
+        if slot.resolved.is_some() || slot.cancel_requested || slot.kind == CommandKind::External {
             return;
         }
         slot.cancel_requested = true;
@@ -290,6 +292,7 @@ impl Shared {
                 }
             }
             CommandKind::Activity => activity::request_cancel(seq),
+            CommandKind::External => {}
         }
     }
 

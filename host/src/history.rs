@@ -10,10 +10,11 @@ mod replay;
 pub use command::{ActivityOptions, CancellationType, Command, RetryPolicy};
 pub use event::{
     ActivationCompleted, ActivityCancelRequested, ActivityCancelled, ActivityCompleted,
-    ActivityFailed, ActivityScheduled, CancelRequested, Event, HistoryEvent, MarkerRecorded,
-    SignalReceived, TimerCancelled, TimerFired, TimerStarted, VersionChanged, WorkflowCancelled,
-    WorkflowCompleted, WorkflowContinuedAsNew, WorkflowFailed, WorkflowStarted, WorkflowTaskFailed,
-    WorkflowTerminated,
+    ActivityFailed, ActivityScheduled, CancelRequested, Event, ExternalCancelRequested,
+    ExternalRequestCompleted, ExternalRequestFailed, ExternalSignalRequested, HistoryEvent,
+    MarkerRecorded, SignalReceived, TimerCancelled, TimerFired, TimerStarted, VersionChanged,
+    WorkflowCancelled, WorkflowCompleted, WorkflowContinuedAsNew, WorkflowFailed, WorkflowStarted,
+    WorkflowTaskFailed, WorkflowTerminated,
 };
 pub use machine::{MAX_TIME_MS, Plan, RunMachine};
 pub use replay::{NonDeterminism, RecordedActivation, split_activations};

@@ -5,6 +5,7 @@ mod builder;
 mod calls;
 mod checks;
 mod deployments;
+mod external;
 mod reads;
 mod requests;
 mod reset;
@@ -19,6 +20,7 @@ pub use calls::{
     Deployment, DeploymentInfo, Parked, PendingActivity, PendingTimer, RunDescription,
     StartWorkflow, Started, TaskFailure,
 };
+pub(crate) use external::deliver_external;
 pub use upgrades::{CompatibilityReport, RunVerdict, Verdict};
 
 use std::sync::Arc;

@@ -5,6 +5,7 @@
 
 mod activity;
 mod clocks;
+mod external;
 mod info;
 mod lifecycle;
 mod log;
@@ -54,6 +55,7 @@ const ALLOWED_IMPORTS: &[&str] = &[
     "keel:workflow/info",
     "keel:workflow/patch",
     "keel:workflow/lifecycle",
+    "keel:workflow/external",
     "wasi:cli/environment",
     "wasi:cli/exit",
     "wasi:cli/stdin",

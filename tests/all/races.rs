@@ -2,15 +2,19 @@
 //! event that resolves the current step, a start and a cancel delivered
 //! together, activities dropped in the activation that scheduled them or in
 //! the one that closes the run, and activities racing timers. Each command
-//! resolves exactly once, and no acknowledged cancel is lost.
+//! resolves exactly once, and no acknowledged cancel is lost. A request to
+//! another workflow is delivered once across a crash.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use keel_host::clock::{Clock, SystemClock};
-use keel_host::history::{CancelRequested, Event, TimerFired, WorkflowStarted};
+use keel_host::history::{
+    ActivationCompleted, CancelRequested, Event, ExternalSignalRequested, TimerFired,
+    WorkflowStarted,
+};
 use keel_host::store::{Batch, Check, Op, RunRecord, SqliteStore, Store};
-use keel_host::{Outcome, RunId, RunStatus, StartWorkflow, WorkflowId};
+use keel_host::{Outcome, Payload, RequestId, RunId, RunStatus, StartWorkflow, WorkflowId};
 use keel_tests::{TestHost, eventually, guests, id, open, test_config};
 use serde_json::json;
 
@@ -244,4 +248,86 @@ async fn a_signal_accepted_while_the_run_completes_is_delivered_not_dropped() {
         }
     }
     assert!(accepted_late > 0, "the race never happened");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_to_another_workflow_delivered_before_a_crash_is_not_delivered_again() {
+    let t = TestHost::new().await.unwrap();
+    let deployed = t
+        .host
+        .deploy(std::fs::read(guests::KITCHEN_SINK).unwrap())
+        .await
+        .unwrap();
+    let (target, victim) = (id("target"), id("victim"));
+    for (wf, workflow_type) in [("target", "signals"), ("victim", "cancellable")] {
+        t.host
+            .start(StartWorkflow::new(wf, workflow_type, &json!(null)).unwrap())
+            .await
+            .unwrap();
+    }
+    // The notifier's first request was recorded and delivered; the host
+    // died before it recorded the outcome.
+    let run = RunId::generate();
+    let request = RequestId::new(format!("ext:{run}:1")).unwrap();
+    t.host
+        .signal_once(&target, "add", Payload::json(&"a").unwrap(), &request)
+        .await
+        .unwrap();
+    t.host.shutdown();
+    drop(t.host);
+
+    let store = SqliteStore::open(&t.db).unwrap();
+    let (wf, now) = (id("notifier"), SystemClock.now_ms());
+    let recorded = Batch::default()
+        .op(Op::InsertRun(RunRecord {
+            run_id: run,
+            workflow_id: wf.clone(),
+            workflow_type: "notify".into(),
+            component: deployed.component.clone(),
+            status: RunStatus::Running,
+            created_at_ms: now,
+            closed_at_ms: None,
+            outcome: None,
+        }))
+        .op(Op::Append {
+            run_id: run,
+            time_ms: now,
+            events: vec![
+                Event::WorkflowStarted(WorkflowStarted {
+                    workflow_id: wf.clone(),
+                    workflow_type: "notify".into(),
+                    input: Payload::json(&json!(["target", ["a"], "victim"])).unwrap(),
+                    component: deployed.component,
+                    random_seed: 7,
+                    continued_from: None,
+                }),
+                Event::ExternalSignalRequested(ExternalSignalRequested {
+                    seq: 1,
+                    workflow_id: target.clone(),
+                    name: "add".into(),
+                    input: Payload::json(&"a").unwrap(),
+                }),
+                Event::ActivationCompleted(ActivationCompleted { consumed: vec![1] }),
+            ],
+        });
+    store.commit(recorded).await.unwrap();
+    drop(store);
+
+    let host = open(&t.db, test_config()).await.unwrap();
+    let report: Vec<String> = closed(&host, &wf).await.into_result().unwrap();
+    assert_eq!(
+        report,
+        [
+            "add a: ok",
+            "finish: ok",
+            "nobody: ExternalWorkflowNotFound",
+            "cancel: ok"
+        ]
+    );
+    let items: Vec<String> = closed(&host, &target).await.into_result().unwrap();
+    assert_eq!(items, ["a"], "the signal was delivered twice");
+    assert!(matches!(
+        closed(&host, &victim).await,
+        Outcome::Cancelled(_)
+    ));
 }

@@ -272,3 +272,44 @@ async fn sequential_activities_take_one_activation_each() {
         "the start and one per result"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workflow_signals_and_cancels_other_workflows_by_id() {
+    let t = sink().await;
+    let (target, victim) = (id("target"), id("victim"));
+    t.host
+        .start(StartWorkflow::new("target", "signals", &json!(null)).unwrap())
+        .await
+        .unwrap();
+    t.host
+        .start(StartWorkflow::new("victim", "cancellable", &json!(null)).unwrap())
+        .await
+        .unwrap();
+    let report: Vec<String> = run(&t, "n", "notify", json!(["target", ["a", "b"], "victim"]))
+        .await
+        .into_result()
+        .unwrap();
+    assert_eq!(
+        report,
+        [
+            "add a: ok",
+            "add b: ok",
+            "finish: ok",
+            "nobody: ExternalWorkflowNotFound",
+            "cancel: ok"
+        ]
+    );
+    let items: Vec<String> = t.host.result(&target).await.unwrap().into_result().unwrap();
+    assert_eq!(items, ["a", "b"]);
+    let outcome = t.host.result(&victim).await.unwrap();
+    assert!(matches!(outcome, Outcome::Cancelled(_)), "{outcome}");
+    let kinds = kinds(&t, "n").await;
+    for kind in [
+        "ExternalSignalRequested",
+        "ExternalCancelRequested",
+        "ExternalRequestCompleted",
+        "ExternalRequestFailed",
+    ] {
+        assert!(kinds.contains(&kind), "no {kind} in {kinds:?}");
+    }
+}

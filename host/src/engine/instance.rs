@@ -345,6 +345,10 @@ fn job(event: &Event) -> Option<guest::Job> {
                 "activity cancelled",
             ))),
         ),
+        Event::ExternalRequestCompleted(e) => resolve(e.seq, Resolution::Completed(Vec::new())),
+        Event::ExternalRequestFailed(e) => {
+            resolve(e.seq, Resolution::Failed(guest_failure(&e.failure)))
+        }
         Event::SignalReceived(e) => guest::Job::Signal(crate::sandbox::wit_signal::Signal {
             name: e.name.clone(),
             input: e.input.as_bytes().to_vec(),

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ids::WorkflowId;
 use crate::types::Payload;
 
 /// How failed activity attempts are retried (Temporal's semantics and
@@ -97,6 +98,26 @@ pub enum Command {
     RequestCancelActivity {
         /// The activity's sequence number.
         seq: u32,
+    },
+    /// Signal the open run of another workflow id.
+    SignalExternal {
+        /// The request's sequence number.
+        seq: u32,
+        /// The target.
+        workflow_id: WorkflowId,
+        /// The signal's name.
+        name: String,
+        /// Its argument.
+        input: Payload,
+    },
+    /// Ask the open run of another workflow id to cancel.
+    CancelExternal {
+        /// The request's sequence number.
+        seq: u32,
+        /// The target.
+        workflow_id: WorkflowId,
+        /// Why.
+        reason: String,
     },
     /// Record that the run took the code guarded by a patch.
     RecordPatch {

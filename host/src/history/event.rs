@@ -122,6 +122,47 @@ pub struct VersionChanged {
     pub to: ComponentId,
 }
 
+/// The workflow asked to signal the open run of another workflow id; the
+/// host delivers it once and records how it went.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExternalSignalRequested {
+    /// Sequence number.
+    pub seq: u32,
+    /// The target.
+    pub workflow_id: WorkflowId,
+    /// The signal's name.
+    pub name: String,
+    /// Its argument.
+    pub input: Payload,
+}
+
+/// The workflow asked to cancel the open run of another workflow id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExternalCancelRequested {
+    /// Sequence number.
+    pub seq: u32,
+    /// The target.
+    pub workflow_id: WorkflowId,
+    /// Why.
+    pub reason: String,
+}
+
+/// A request to another workflow was recorded in its history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExternalRequestCompleted {
+    /// Sequence number.
+    pub seq: u32,
+}
+
+/// A request to another workflow could not be delivered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExternalRequestFailed {
+    /// Sequence number.
+    pub seq: u32,
+    /// Why (type `ExternalWorkflowNotFound` if the target has no open run).
+    pub failure: Failure,
+}
+
 /// A signal arrived.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SignalReceived {
@@ -212,6 +253,10 @@ pub enum Event {
     ActivityCancelled(ActivityCancelled),
     MarkerRecorded(MarkerRecorded),
     VersionChanged(VersionChanged),
+    ExternalSignalRequested(ExternalSignalRequested),
+    ExternalCancelRequested(ExternalCancelRequested),
+    ExternalRequestCompleted(ExternalRequestCompleted),
+    ExternalRequestFailed(ExternalRequestFailed),
     SignalReceived(SignalReceived),
     CancelRequested(CancelRequested),
     ActivationCompleted(ActivationCompleted),
@@ -238,6 +283,10 @@ impl Event {
             Event::ActivityCancelled(_) => "ActivityCancelled",
             Event::MarkerRecorded(_) => "MarkerRecorded",
             Event::VersionChanged(_) => "VersionChanged",
+            Event::ExternalSignalRequested(_) => "ExternalSignalRequested",
+            Event::ExternalCancelRequested(_) => "ExternalCancelRequested",
+            Event::ExternalRequestCompleted(_) => "ExternalRequestCompleted",
+            Event::ExternalRequestFailed(_) => "ExternalRequestFailed",
             Event::SignalReceived(_) => "SignalReceived",
             Event::CancelRequested(_) => "CancelRequested",
             Event::ActivationCompleted(_) => "ActivationCompleted",
@@ -259,6 +308,8 @@ impl Event {
                 | Event::ActivityCompleted(_)
                 | Event::ActivityFailed(_)
                 | Event::ActivityCancelled(_)
+                | Event::ExternalRequestCompleted(_)
+                | Event::ExternalRequestFailed(_)
                 | Event::SignalReceived(_)
                 | Event::CancelRequested(_)
         )
@@ -274,6 +325,8 @@ impl Event {
                 | Event::ActivityScheduled(_)
                 | Event::ActivityCancelRequested(_)
                 | Event::MarkerRecorded(_)
+                | Event::ExternalSignalRequested(_)
+                | Event::ExternalCancelRequested(_)
                 | Event::WorkflowCompleted(_)
                 | Event::WorkflowFailed(_)
                 | Event::WorkflowCancelled(_)
@@ -359,6 +412,20 @@ impl fmt::Display for Event {
                 write!(f, "{kind} from={} to={}", e.from.short(), e.to.short())
             }
             Event::SignalReceived(e) => write!(f, "{kind} name={} input={}", e.name, e.input),
+            Event::ExternalSignalRequested(e) => write!(
+                f,
+                "{kind} seq={} workflow={} name={} input={}",
+                e.seq, e.workflow_id, e.name, e.input
+            ),
+            Event::ExternalCancelRequested(e) => write!(
+                f,
+                "{kind} seq={} workflow={} reason={:?}",
+                e.seq, e.workflow_id, e.reason
+            ),
+            Event::ExternalRequestCompleted(e) => write!(f, "{kind} seq={}", e.seq),
+            Event::ExternalRequestFailed(e) => {
+                write!(f, "{kind} seq={} failure=\"{}\"", e.seq, e.failure)
+            }
             Event::CancelRequested(e) => write!(f, "{kind} reason={:?}", e.reason),
             Event::ActivationCompleted(e) => write!(f, "{kind} consumed={:?}", e.consumed),
             Event::WorkflowCompleted(e) => write!(f, "{kind} result={}", e.result),

@@ -3,12 +3,14 @@
 //! drive it the same way (inputs are applied when delivered, commands when
 //! planned), so both derive the same events from the same history.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::history::command::{CancellationType, Command};
 use crate::history::event::{
     ActivityCancelRequested, ActivityCancelled, ActivityCompleted, ActivityFailed,
-    ActivityScheduled, Event, MarkerRecorded, TimerCancelled, TimerFired, TimerStarted,
+    ActivityScheduled, Event, ExternalCancelRequested, ExternalRequestCompleted,
+    ExternalRequestFailed, ExternalSignalRequested, MarkerRecorded, TimerCancelled, TimerFired,
+    TimerStarted,
 };
 
 /// The latest time the store can hold (a signed 64-bit column); a longer
@@ -39,6 +41,9 @@ pub(crate) struct After {
 pub struct RunMachine {
     timers: HashMap<u32, u64>,
     activities: HashMap<u32, PendingActivity>,
+    /// Requests to other workflows not yet delivered, by sequence number:
+    /// the requesting event.
+    externals: BTreeMap<u32, Event>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -79,6 +84,14 @@ impl RunMachine {
             | Event::ActivityFailed(ActivityFailed { seq, .. })
             | Event::ActivityCancelled(ActivityCancelled { seq }) => {
                 self.activities.remove(seq);
+            }
+            Event::ExternalSignalRequested(ExternalSignalRequested { seq, .. })
+            | Event::ExternalCancelRequested(ExternalCancelRequested { seq, .. }) => {
+                self.externals.insert(*seq, event.clone());
+            }
+            Event::ExternalRequestCompleted(ExternalRequestCompleted { seq })
+            | Event::ExternalRequestFailed(ExternalRequestFailed { seq, .. }) => {
+                self.externals.remove(seq);
             }
             _ => {}
         }
@@ -137,6 +150,26 @@ impl RunMachine {
                     }
                     Event::ActivityCancelRequested(ActivityCancelRequested { seq: *seq })
                 }
+                Command::SignalExternal {
+                    seq,
+                    workflow_id,
+                    name,
+                    input,
+                } => Event::ExternalSignalRequested(ExternalSignalRequested {
+                    seq: *seq,
+                    workflow_id: workflow_id.clone(),
+                    name: name.clone(),
+                    input: input.clone(),
+                }),
+                Command::CancelExternal {
+                    seq,
+                    workflow_id,
+                    reason,
+                } => Event::ExternalCancelRequested(ExternalCancelRequested {
+                    seq: *seq,
+                    workflow_id: workflow_id.clone(),
+                    reason: reason.clone(),
+                }),
                 Command::RecordPatch {
                     patch_id,
                     deprecated,
@@ -178,6 +211,11 @@ impl RunMachine {
     /// Sequence numbers and due times of the pending timers.
     pub fn pending_timers(&self) -> impl Iterator<Item = (u32, u64)> + '_ {
         self.timers.iter().map(|(seq, at)| (*seq, *at))
+    }
+
+    /// The requests to other workflows not yet delivered, in order.
+    pub(crate) fn pending_externals(&self) -> impl Iterator<Item = &Event> + '_ {
+        self.externals.values()
     }
 
     /// True if a pending activity was asked to cancel (and waits for it).

@@ -134,6 +134,12 @@ fn same_command(old: &Event, new: &Event) -> bool {
         }
         (Event::ActivityCancelRequested(a), Event::ActivityCancelRequested(b)) => a.seq == b.seq,
         (Event::MarkerRecorded(a), Event::MarkerRecorded(b)) => a.patch_id == b.patch_id,
+        (Event::ExternalSignalRequested(a), Event::ExternalSignalRequested(b)) => {
+            a.seq == b.seq && a.workflow_id == b.workflow_id && a.name == b.name
+        }
+        (Event::ExternalCancelRequested(a), Event::ExternalCancelRequested(b)) => {
+            a.seq == b.seq && a.workflow_id == b.workflow_id
+        }
         (Event::WorkflowCompleted(_), Event::WorkflowCompleted(_))
         | (Event::WorkflowFailed(_), Event::WorkflowFailed(_))
         | (Event::WorkflowCancelled(_), Event::WorkflowCancelled(_))

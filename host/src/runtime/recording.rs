@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::engine::Activated;
 use crate::history::{ActivationCompleted, CancellationType, Event, HistoryEvent, RunMachine};
+use crate::host::deliver_external;
 use crate::limits::{Limit, LimitExceeded};
 use crate::runtime::run::LiveRun;
 use crate::runtime::{Core, RunHandle};
@@ -273,6 +274,9 @@ fn effect(core: &Arc<Core>, run: &Arc<RunHandle>, machine: &RunMachine, event: &
             if machine.cancellation_type(a.seq) != Some(CancellationType::Abandon) =>
         {
             core.cancel_activity(run.id, a.seq);
+        }
+        Event::ExternalSignalRequested(_) | Event::ExternalCancelRequested(_) => {
+            deliver_external(core, run, event.clone());
         }
         _ => {}
     }

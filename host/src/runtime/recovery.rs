@@ -7,8 +7,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use crate::error::Result;
-use crate::history::{Event, split_activations};
+use crate::history::{Event, RunMachine, split_activations};
 use crate::host::Parked;
+use crate::host::deliver_external;
 use crate::runtime::{Core, RunHandle, activation};
 use crate::store::RunRecord;
 use crate::worker::dispatch::dispatch;
@@ -53,6 +54,7 @@ pub(crate) async fn recover(core: &Arc<Core>) -> Result<Recovered> {
     }
     let mut handles = Vec::new();
     let mut cancel_requested = HashSet::new();
+    let mut externals = Vec::new();
     for record in core.store.open_runs().await? {
         let history = match core.store.history(record.run_id).await {
             Ok(history) => history,
@@ -80,6 +82,15 @@ pub(crate) async fn recover(core: &Arc<Core>) -> Result<Recovered> {
             Event::ActivityCancelRequested(c) => Some((record.run_id, c.seq)),
             _ => None,
         }));
+        let mut machine = RunMachine::default();
+        for event in &history {
+            machine.apply(&event.event);
+        }
+        externals.extend(
+            machine
+                .pending_externals()
+                .map(|requested| (handle.clone(), requested.clone())),
+        );
         handle.saw(history.iter().map(|e| e.id));
         handle.push_inputs(split_activations(&history).1);
         core.insert_run(handle.clone());
@@ -102,6 +113,9 @@ pub(crate) async fn recover(core: &Arc<Core>) -> Result<Recovered> {
             core.activity_token(task.run_id, task.seq).cancel();
         }
         dispatch(core, task);
+    }
+    for (handle, requested) in externals {
+        deliver_external(core, &handle, requested);
     }
     for handle in &handles {
         activation::wake(core, handle);

@@ -287,6 +287,41 @@ impl Workflow for StrictPayload {
     }
 }
 
+/// `notify`: input `(target, items, to_cancel)`. Signals `add` with each
+/// item and then `finish` to workflow `target` (a `signals` run), signals
+/// the workflow `nobody` (which does not exist), cancels workflow
+/// `to_cancel`, and returns how each request went.
+#[derive(Default)]
+pub struct Notify;
+
+impl Workflow for Notify {
+    const NAME: &'static str = "notify";
+    type Input = (String, Vec<String>, String);
+    type Output = Vec<String>;
+
+    async fn run(
+        ctx: WorkflowContext<Self>,
+        (target, items, to_cancel): (String, Vec<String>, String),
+    ) -> Result<Vec<String>> {
+        let outcome = |what: String, sent: Result<()>| match sent {
+            Ok(()) => format!("{what}: ok"),
+            Err(e) => format!("{what}: {}", e.error_type()),
+        };
+        let mut report = Vec::new();
+        for item in items {
+            let sent = ctx.signal_external(&target, "add", &item).await;
+            report.push(outcome(format!("add {item}"), sent));
+        }
+        let sent = ctx.signal_external(&target, "finish", &()).await;
+        report.push(outcome("finish".into(), sent));
+        let sent = ctx.signal_external("nobody", "add", "x").await;
+        report.push(outcome("nobody".into(), sent));
+        let sent = ctx.cancel_external(&to_cancel, "stopped by notify").await;
+        report.push(outcome("cancel".into(), sent));
+        Ok(report)
+    }
+}
+
 /// `sequence`: calls `square` for 0..n one after another, each in its own
 /// activation, and returns the sum; the shape of a long-running workflow's
 /// history (about three events per step).
@@ -354,6 +389,7 @@ keel_sdk::workflows!(
     Fails,
     BadPayload,
     StrictPayload,
+    Notify,
     Sequence,
     Looping,
 );
