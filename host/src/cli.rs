@@ -189,9 +189,13 @@ async fn workflow(client: &Client, command: WorkflowCommand) -> Result<ExitCode>
             signal,
             signal_input,
             request_id,
+            run_timeout,
+            execution_timeout,
         } => {
             let start = StartWorkflow {
                 request_id,
+                run_timeout,
+                execution_timeout,
                 workflow_id: WorkflowId::new(&id)?,
                 workflow_type,
                 input: payload(input)?,
@@ -347,6 +351,7 @@ async fn workflow(client: &Client, command: WorkflowCommand) -> Result<ExitCode>
                         Status::Cancelled => RunStatus::Cancelled,
                         Status::Terminated => RunStatus::Terminated,
                         Status::ContinuedAsNew => RunStatus::ContinuedAsNew,
+                        Status::TimedOut => RunStatus::TimedOut,
                     }),
                     started_after_ms: since.as_deref().map(output::parse_time).transpose()?,
                     started_before_ms: until.as_deref().map(output::parse_time).transpose()?,

@@ -14,7 +14,7 @@ pub use event::{
     ExternalRequestCompleted, ExternalRequestFailed, ExternalSignalRequested, HistoryEvent,
     MarkerRecorded, SignalReceived, TimerCancelled, TimerFired, TimerStarted, VersionChanged,
     WorkflowCancelled, WorkflowCompleted, WorkflowContinuedAsNew, WorkflowFailed, WorkflowStarted,
-    WorkflowTaskFailed, WorkflowTerminated,
+    WorkflowTaskFailed, WorkflowTerminated, WorkflowTimedOut,
 };
 pub use machine::{MAX_TIME_MS, Plan, RunMachine};
 pub use replay::{NonDeterminism, RecordedActivation, split_activations};

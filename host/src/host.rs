@@ -26,9 +26,9 @@ pub use upgrades::{CompatibilityReport, RunVerdict, Verdict};
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::history::{CancelRequested, Event, RunMachine, SignalReceived};
+use crate::history::{CancelRequested, Event, SignalReceived};
 use crate::ids::{RequestId, WorkflowId};
-use crate::runtime::{Core, Recovered, RunHandle, failures, recording};
+use crate::runtime::{Core, Recovered, RunHandle, deadline, failures};
 use crate::store::{Batch, Check, Op, RunRecord, StoreError};
 use crate::types::{Outcome, Payload};
 
@@ -190,17 +190,7 @@ impl Host {
             | Err(StoreError::CheckFailed(Check::RequestNew(..))) => return Ok(()),
             other => other?,
         };
-        // The pending timers to disarm: the cached instance knows them;
-        // otherwise the history does.
-        let mut machine = RunMachine::default();
-        if !run.is_live()
-            && let Ok(history) = self.core.store.history(run.id).await
-        {
-            for event in &history {
-                machine.apply(&event.event);
-            }
-        }
-        recording::finish(&self.core, &run, &machine, outcome);
+        deadline::close_outside_committed(&self.core, &run, outcome).await;
         Ok(())
     }
 

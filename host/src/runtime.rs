@@ -6,6 +6,7 @@ pub(crate) mod activation;
 mod busy;
 mod cache;
 mod continuation;
+pub(crate) mod deadline;
 pub(crate) mod failures;
 pub(crate) mod limits;
 mod memory;

@@ -199,6 +199,9 @@ pub enum RunStatus {
     /// Closed by continuing as a new run of the same workflow id.
     #[serde(rename = "continued-as-new")]
     ContinuedAsNew,
+    /// Closed by the host when its run or execution timeout passed.
+    #[serde(rename = "timed-out")]
+    TimedOut,
 }
 
 impl RunStatus {
@@ -216,6 +219,7 @@ impl RunStatus {
             RunStatus::Cancelled => "cancelled",
             RunStatus::Terminated => "terminated",
             RunStatus::ContinuedAsNew => "continued-as-new",
+            RunStatus::TimedOut => "timed-out",
         }
     }
 }
@@ -236,6 +240,7 @@ impl std::str::FromStr for RunStatus {
             "cancelled" => RunStatus::Cancelled,
             "terminated" => RunStatus::Terminated,
             "continued-as-new" => RunStatus::ContinuedAsNew,
+            "timed-out" => RunStatus::TimedOut,
             other => {
                 return Err(Error::InvalidArgument(format!(
                     "unknown run status {other:?}"
@@ -259,6 +264,9 @@ pub enum Outcome {
     Terminated(String),
     /// The run closed and a new run of the same workflow id took over.
     ContinuedAsNew(ContinuedAsNew),
+    /// The host closed the run when its run or execution timeout passed;
+    /// which one, and when.
+    TimedOut(String),
 }
 
 /// How a run continued as a new run: the new run's input and version.
@@ -280,6 +288,7 @@ impl Outcome {
             Outcome::Cancelled(_) => RunStatus::Cancelled,
             Outcome::Terminated(_) => RunStatus::Terminated,
             Outcome::ContinuedAsNew(_) => RunStatus::ContinuedAsNew,
+            Outcome::TimedOut(_) => RunStatus::TimedOut,
         }
     }
 
@@ -293,6 +302,10 @@ impl Outcome {
             Outcome::Terminated(mut reason) => {
                 cut(&mut reason, LIST_TEXT_BYTES);
                 Outcome::Terminated(reason)
+            }
+            Outcome::TimedOut(mut message) => {
+                cut(&mut message, LIST_TEXT_BYTES);
+                Outcome::TimedOut(message)
             }
             Outcome::ContinuedAsNew(continued) => Outcome::ContinuedAsNew(ContinuedAsNew {
                 input: Payload::default(),
@@ -323,6 +336,7 @@ impl fmt::Display for Outcome {
             Outcome::ContinuedAsNew(continued) => {
                 write!(f, "continued as new with input {}", continued.input)
             }
+            Outcome::TimedOut(message) => write!(f, "timed out: {message}"),
         }
     }
 }

@@ -245,6 +245,27 @@ fn the_cli_drives_every_workflow_command() {
     }
     let out = server.keel(&["workflow", "result", "c4"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("terminated: too slow"));
+
+    server.ok(&[
+        "workflow",
+        "start",
+        "timers",
+        "--id",
+        "c5",
+        "--input",
+        "3600000",
+        "--run-timeout",
+        "300ms",
+    ]);
+    let out = server.keel(&["workflow", "result", "c5"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("timed out: the run's timeout of 300 ms"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed = server.ok(&["workflow", "list", "--status", "timed-out"]);
+    assert!(listed.contains("c5"), "{listed}");
     let err = server.fails(&[
         "workflow",
         "start",

@@ -108,6 +108,8 @@ async fn a_start_and_a_cancel_delivered_together_cancel_the_first_wait() {
                     component: deployed.component,
                     random_seed: 7,
                     continued_from: None,
+                    run_timeout_ms: None,
+                    execution_deadline_ms: None,
                 }),
                 Event::CancelRequested(CancelRequested {
                     reason: "never mind".into(),
@@ -300,6 +302,8 @@ async fn a_request_to_another_workflow_delivered_before_a_crash_is_not_delivered
                     component: deployed.component,
                     random_seed: 7,
                     continued_from: None,
+                    run_timeout_ms: None,
+                    execution_deadline_ms: None,
                 }),
                 Event::ExternalSignalRequested(ExternalSignalRequested {
                     seq: 1,

@@ -6,8 +6,10 @@
 use std::time::Duration;
 
 use keel_host::clock::{Clock, ManualClock};
+use keel_host::history::Event;
+use keel_host::store::RunFilter;
 use keel_host::testing::TestEnvironment;
-use keel_host::{RunStatus, StartWorkflow, WorkflowId};
+use keel_host::{Outcome, RunStatus, StartWorkflow, WorkflowId};
 use keel_tests::{TestHost, eventually, guests, id};
 use serde_json::json;
 
@@ -201,4 +203,92 @@ async fn skipped_time_brings_timers_and_retries_due_in_order() {
         closed,
         [(3 * HOUR_MS, 3 * HOUR_MS), (2 * HOUR_MS, 2 * HOUR_MS)]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_past_its_run_timeout_is_closed_as_timed_out() {
+    let env = skipping().await;
+    let wf = id("slow");
+    let start = StartWorkflow::new("slow", "timers", &json!(2 * HOUR_MS))
+        .unwrap()
+        .run_timeout(Duration::from_secs(3_600));
+    env.host().start(start).await.unwrap();
+    let Outcome::TimedOut(message) = env.result(&wf).await.unwrap() else {
+        panic!("the run did not time out");
+    };
+    assert!(message.contains("run's timeout"), "{message}");
+    let described = env.host().describe(&wf).await.unwrap();
+    assert_eq!(described.run.status, RunStatus::TimedOut);
+    let history = env.host().history(&wf).await.unwrap();
+    assert!(
+        matches!(
+            history
+                .iter()
+                .rev()
+                .find(|e| e.event.is_terminal())
+                .map(|e| &e.event),
+            Some(Event::WorkflowTimedOut(_))
+        ),
+        "{history:?}"
+    );
+    // A run that finishes in time is not touched by its deadline.
+    let start = StartWorkflow::new("quick", "timers", &json!(HOUR_MS))
+        .unwrap()
+        .run_timeout(Duration::from_secs(7_200));
+    env.host().start(start).await.unwrap();
+    let slept: u64 = env
+        .result(&id("quick"))
+        .await
+        .unwrap()
+        .into_result()
+        .unwrap();
+    assert_eq!(slept, HOUR_MS);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_execution_timeout_spans_the_runs_that_continue_as_new() {
+    let env = skipping().await;
+    let wf = id("loop");
+    // Each run sleeps a millisecond and continues as new, 1,000 times.
+    let start = StartWorkflow::new("loop", "looping", &json!([0, 1_000, false, false]))
+        .unwrap()
+        .execution_timeout(Duration::from_millis(20))
+        .run_timeout(Duration::from_secs(3_600));
+    env.host().start(start).await.unwrap();
+    let Outcome::TimedOut(message) = env.result(&wf).await.unwrap() else {
+        panic!("the workflow did not time out");
+    };
+    assert!(message.contains("execution timeout"), "{message}");
+    let filter = RunFilter {
+        workflow_type: Some("looping".into()),
+        limit: 1_000,
+        ..RunFilter::default()
+    };
+    let runs = env.host().list(filter).await.unwrap();
+    assert!(
+        (2..100).contains(&runs.len()),
+        "{} runs: the deadline did not pass on to the runs continuing the first",
+        runs.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_timeout_survives_a_restart() {
+    let t = TestHost::new().await.unwrap();
+    t.deploy(guests::KITCHEN_SINK).await.unwrap();
+    let wf = id("restart");
+    let start = StartWorkflow::new("restart", "timers", &json!(HOUR_MS))
+        .unwrap()
+        .run_timeout(Duration::from_millis(500));
+    t.host.start(start).await.unwrap();
+    t.host.shutdown();
+    drop(t.host);
+    let host = keel_tests::open(&t.db, keel_tests::test_config())
+        .await
+        .unwrap();
+    let outcome = tokio::time::timeout(Duration::from_secs(30), host.result(&wf))
+        .await
+        .expect("the run timed out after the restart")
+        .unwrap();
+    assert!(matches!(outcome, Outcome::TimedOut(_)), "{outcome}");
 }

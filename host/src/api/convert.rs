@@ -7,6 +7,8 @@ pub(crate) use reports::{
     report_from_proto, report_to_proto, verdict_from_proto, verdict_to_proto,
 };
 
+use std::time::Duration;
+
 use super::proto;
 use crate::error::{Error, Result};
 use crate::history::{HistoryEvent, NonDeterminism};
@@ -51,8 +53,11 @@ pub(crate) fn request_id(id: &str) -> Result<Option<RequestId>> {
 }
 
 pub(crate) fn start(request: proto::StartWorkflowRequest) -> Result<StartWorkflow> {
+    let timeout = |ms: Option<u64>| ms.filter(|ms| *ms > 0).map(Duration::from_millis);
     Ok(StartWorkflow {
         request_id: request_id(&request.request_id)?,
+        run_timeout: timeout(request.run_timeout_ms),
+        execution_timeout: timeout(request.execution_timeout_ms),
         workflow_id: workflow_id(&request.workflow_id)?,
         workflow_type: request.workflow_type,
         input: payload(request.input)?,
@@ -84,7 +89,10 @@ pub(crate) fn unknown(field: &str, value: i32) -> Error {
 }
 
 pub(crate) fn start_request(start: StartWorkflow) -> proto::StartWorkflowRequest {
+    let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
     proto::StartWorkflowRequest {
+        run_timeout_ms: start.run_timeout.map(millis),
+        execution_timeout_ms: start.execution_timeout.map(millis),
         workflow_id: start.workflow_id.to_string(),
         workflow_type: start.workflow_type,
         input: start.input.into_bytes(),
@@ -115,6 +123,7 @@ pub(crate) fn status_to_proto(status: RunStatus) -> proto::RunStatus {
         RunStatus::Cancelled => proto::RunStatus::Cancelled,
         RunStatus::Terminated => proto::RunStatus::Terminated,
         RunStatus::ContinuedAsNew => proto::RunStatus::ContinuedAsNew,
+        RunStatus::TimedOut => proto::RunStatus::TimedOut,
     }
 }
 
@@ -126,6 +135,7 @@ pub(crate) fn status_from_proto(status: i32) -> Result<RunStatus> {
         Ok(proto::RunStatus::Cancelled) => RunStatus::Cancelled,
         Ok(proto::RunStatus::Terminated) => RunStatus::Terminated,
         Ok(proto::RunStatus::ContinuedAsNew) => RunStatus::ContinuedAsNew,
+        Ok(proto::RunStatus::TimedOut) => RunStatus::TimedOut,
         Ok(proto::RunStatus::Unspecified) | Err(_) => return Err(unknown("status", status)),
     })
 }
@@ -155,6 +165,7 @@ pub(crate) fn outcome_to_proto(outcome: Outcome) -> proto::Outcome {
             Outcome::Failed(f) => O::Failed(failure_to_proto(f)),
             Outcome::Cancelled(f) => O::Cancelled(failure_to_proto(f)),
             Outcome::Terminated(reason) => O::Terminated(reason),
+            Outcome::TimedOut(message) => O::TimedOut(message),
             Outcome::ContinuedAsNew(c) => O::ContinuedAsNew(proto::ContinuedAsNew {
                 input: c.input.into_bytes(),
                 current_version: c.current_version,
@@ -170,6 +181,7 @@ pub(crate) fn outcome_from_proto(outcome: Option<proto::Outcome>) -> Result<Outc
         Some(O::Failed(f)) => Outcome::Failed(failure_from_proto(f)),
         Some(O::Cancelled(f)) => Outcome::Cancelled(failure_from_proto(f)),
         Some(O::Terminated(reason)) => Outcome::Terminated(reason),
+        Some(O::TimedOut(message)) => Outcome::TimedOut(message),
         Some(O::ContinuedAsNew(c)) => Outcome::ContinuedAsNew(ContinuedAsNew {
             input: Payload::from_bytes(c.input),
             current_version: c.current_version,

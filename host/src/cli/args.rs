@@ -1,6 +1,7 @@
 //! The `keel` command line's arguments, as clap parses them.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -96,6 +97,13 @@ pub(super) enum WorkflowCommand {
         /// applies it once (the CLI retries a lost answer by itself).
         #[arg(long, value_parser = parse_request_id)]
         request_id: Option<RequestId>,
+        /// Close the run as timed out if it is open this long (e.g. 30s, 2h).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        run_timeout: Option<Duration>,
+        /// Close the workflow as timed out if it is open this long, across
+        /// continue-as-new.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        execution_timeout: Option<Duration>,
     },
     /// Send a signal to the open run.
     Signal {
@@ -263,6 +271,7 @@ pub(super) enum Status {
     Cancelled,
     Terminated,
     ContinuedAsNew,
+    TimedOut,
 }
 
 /// A `--run-id` argument.

@@ -24,6 +24,13 @@ pub struct WorkflowStarted {
     /// The run this one continues (it closed as continued-as-new).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub continued_from: Option<RunId>,
+    /// The run is closed as timed out this long after it started, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_timeout_ms: Option<u64>,
+    /// The workflow (this run and those that continue it as new) is closed
+    /// as timed out at this time, ms since the epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_deadline_ms: Option<u64>,
 }
 
 /// A durable timer was started.
@@ -217,6 +224,13 @@ pub struct WorkflowContinuedAsNew {
     pub current_version: bool,
 }
 
+/// The host closed the run when its run or execution timeout passed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkflowTimedOut {
+    /// Which timeout, and when it passed.
+    pub message: String,
+}
+
 /// The run was terminated by force.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkflowTerminated {
@@ -265,6 +279,7 @@ pub enum Event {
     WorkflowCancelled(WorkflowCancelled),
     WorkflowTerminated(WorkflowTerminated),
     WorkflowContinuedAsNew(WorkflowContinuedAsNew),
+    WorkflowTimedOut(WorkflowTimedOut),
     WorkflowTaskFailed(WorkflowTaskFailed),
 }
 
@@ -295,6 +310,7 @@ impl Event {
             Event::WorkflowCancelled(_) => "WorkflowCancelled",
             Event::WorkflowTerminated(_) => "WorkflowTerminated",
             Event::WorkflowContinuedAsNew(_) => "WorkflowContinuedAsNew",
+            Event::WorkflowTimedOut(_) => "WorkflowTimedOut",
             Event::WorkflowTaskFailed(_) => "WorkflowTaskFailed",
         }
     }
@@ -356,6 +372,9 @@ impl Event {
                 input: input.clone(),
                 current_version: *current_version,
             }),
+            Outcome::TimedOut(message) => Event::WorkflowTimedOut(WorkflowTimedOut {
+                message: message.clone(),
+            }),
         }
     }
 
@@ -368,6 +387,7 @@ impl Event {
                 | Event::WorkflowCancelled(_)
                 | Event::WorkflowTerminated(_)
                 | Event::WorkflowContinuedAsNew(_)
+                | Event::WorkflowTimedOut(_)
         )
     }
 }
@@ -436,6 +456,7 @@ impl fmt::Display for Event {
                 write!(f, "{kind} input={} version=current", e.input)
             }
             Event::WorkflowContinuedAsNew(e) => write!(f, "{kind} input={}", e.input),
+            Event::WorkflowTimedOut(e) => write!(f, "{kind} {:?}", e.message),
             Event::WorkflowTaskFailed(e) => write!(f, "{kind} {}: {}", e.code, e.message),
         }
     }

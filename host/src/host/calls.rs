@@ -1,6 +1,8 @@
 //! What callers pass to a host and get back: start requests, started runs,
 //! descriptions of runs and deployments.
 
+use std::time::Duration;
+
 use crate::error::Result;
 use crate::history::NonDeterminism;
 use crate::ids::{ComponentId, RequestId, RunId, WorkflowId};
@@ -23,6 +25,11 @@ pub struct StartWorkflow {
     /// The caller's id for this start: a retry with the same id returns
     /// the run the first attempt started instead of starting another.
     pub request_id: Option<RequestId>,
+    /// Close the run as timed out this long after it starts.
+    pub run_timeout: Option<Duration>,
+    /// Close the workflow as timed out this long after it starts: this run
+    /// and the runs that continue it as new.
+    pub execution_timeout: Option<Duration>,
 }
 
 /// The run a start request leads to.
@@ -140,7 +147,23 @@ impl StartWorkflow {
             id_reuse: IdReusePolicy::default(),
             id_conflict: IdConflictPolicy::default(),
             request_id: None,
+            run_timeout: None,
+            execution_timeout: None,
         })
+    }
+
+    /// Close the run as timed out if it is still open `timeout` after it
+    /// starts (Temporal's run timeout).
+    pub fn run_timeout(mut self, timeout: Duration) -> Self {
+        self.run_timeout = Some(timeout);
+        self
+    }
+
+    /// Close the workflow as timed out if it is still open `timeout` after
+    /// it starts, across continue-as-new (Temporal's execution timeout).
+    pub fn execution_timeout(mut self, timeout: Duration) -> Self {
+        self.execution_timeout = Some(timeout);
+        self
     }
 
     /// Set the request id, so that retrying this start is safe.

@@ -9,9 +9,10 @@ use super::calls::{StartWorkflow, Started};
 use super::checks::{check_signal, list};
 use crate::engine::Activated;
 use crate::error::{Error, Result, quote};
-use crate::history::{Event, HistoryEvent, SignalReceived, WorkflowStarted};
+use crate::history::{Event, HistoryEvent, MAX_TIME_MS, SignalReceived, WorkflowStarted};
 use crate::ids::{self, RunId};
 use crate::runtime::activation::{self, FirstActivation};
+use crate::runtime::deadline::Deadlines;
 use crate::runtime::{LiveRun, RunHandle, failures, limits, recording};
 use crate::store::{Batch, Check, Op, RunRecord, StoreError};
 use crate::types::{IdConflictPolicy, IdReusePolicy, Payload, RunStatus};
@@ -88,6 +89,13 @@ impl Host {
         }
         let (run_id, seed) = (RunId::generate(), ids::random_seed());
         let now = self.core.clock.now_ms();
+        let millis = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let deadlines = Deadlines {
+            run_timeout_ms: start.run_timeout.map(millis),
+            execution_deadline_ms: start
+                .execution_timeout
+                .map(|t| now.saturating_add(millis(t)).min(MAX_TIME_MS)),
+        };
         events.insert(
             0,
             Event::WorkflowStarted(WorkflowStarted {
@@ -97,6 +105,8 @@ impl Host {
                 component: component_id.clone(),
                 random_seed: seed,
                 continued_from: None,
+                run_timeout_ms: deadlines.run_timeout_ms,
+                execution_deadline_ms: deadlines.execution_deadline_ms,
             }),
         );
         let mut batch = Batch::default()
@@ -116,6 +126,10 @@ impl Host {
                 time_ms: now,
                 events: events.clone(),
             });
+        let deadline = deadlines.timer(run_id, now);
+        if let Some(timer) = &deadline {
+            batch = batch.op(Op::InsertTimer(timer.clone()));
+        }
         if let Some(request) = &request {
             batch = batch
                 .op(Op::RecordRequest(run_id, request.clone()))
@@ -134,6 +148,7 @@ impl Host {
             now,
             seed,
         );
+        handle.set_deadlines(deadlines);
         let refused = |e: StoreError| match e {
             StoreError::CheckFailed(check) => Error::AlreadyExists(check.to_string()),
             other => other.into(),
@@ -169,6 +184,9 @@ impl Host {
             return self
                 .start_refused(&workflow_id, request.as_ref(), refused(err))
                 .await;
+        }
+        if let Some(timer) = deadline {
+            self.core.timers.arm(timer);
         }
         Ok(Started {
             run_id,

@@ -7,13 +7,15 @@ use std::sync::Arc;
 use crate::history::{Event, HistoryEvent, WorkflowStarted};
 use crate::ids::{self, RunId};
 use crate::runtime::{Core, RunHandle, activation};
-use crate::store::{Batch, Op, RunRecord};
+use crate::store::{Batch, Op, RunRecord, TimerRecord};
 use crate::types::{ContinuedAsNew, RunStatus};
 
 /// The run that continues a closing one, before and after its commit.
 pub(crate) struct Successor {
     handle: Arc<RunHandle>,
     started: Event,
+    /// Its deadline timer, if it has timeouts.
+    deadline: Option<TimerRecord>,
 }
 
 /// The run that continues `run` as `continued` says, at workflow time `now`:
@@ -31,6 +33,8 @@ pub(crate) fn successor(
         .flatten()
         .unwrap_or_else(|| run.component());
     let (run_id, seed) = (RunId::generate(), ids::random_seed());
+    // The run keeps its run timeout and the workflow's execution deadline.
+    let deadlines = run.deadlines();
     let started = Event::WorkflowStarted(WorkflowStarted {
         workflow_id: run.workflow_id.clone(),
         workflow_type: run.workflow_type.clone(),
@@ -38,6 +42,8 @@ pub(crate) fn successor(
         component: component.clone(),
         random_seed: seed,
         continued_from: Some(run.id),
+        run_timeout_ms: deadlines.run_timeout_ms,
+        execution_deadline_ms: deadlines.execution_deadline_ms,
     });
     let handle = RunHandle::new(
         run_id,
@@ -48,7 +54,12 @@ pub(crate) fn successor(
         seed,
     );
     handle.continues(run.id);
-    Successor { handle, started }
+    handle.set_deadlines(deadlines);
+    Successor {
+        deadline: deadlines.timer(run_id, now),
+        handle,
+        started,
+    }
 }
 
 impl Successor {
@@ -57,6 +68,10 @@ impl Successor {
     /// event the batch appends.
     pub(crate) fn record(&self, batch: Batch, now: u64) -> Batch {
         let handle = &self.handle;
+        let batch = match &self.deadline {
+            Some(timer) => batch.op(Op::InsertTimer(timer.clone())),
+            None => batch,
+        };
         batch
             .op(Op::InsertRun(RunRecord {
                 run_id: handle.id,
@@ -89,6 +104,9 @@ impl Successor {
         self.handle.saw([started.id]);
         self.handle.push_inputs([started]);
         core.insert_run(self.handle.clone());
+        if let Some(timer) = self.deadline {
+            core.timers.arm(timer);
+        }
         tracing::info!(
             workflow_id = %self.handle.workflow_id, run_id = %self.handle.id,
             "run continues as new"

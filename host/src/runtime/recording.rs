@@ -17,6 +17,7 @@ use crate::worker::dispatch::dispatch;
 
 use super::activation::{produced_events, requeue};
 use super::continuation::{self, Successor};
+use super::deadline::DEADLINE_SEQ;
 use super::failures::{back_off, fail_run};
 
 /// History bytes kept free for the events that record a run's failure
@@ -296,6 +297,7 @@ pub(crate) fn finish(
     for (seq, _) in machine.pending_timers() {
         core.timers.disarm(run.id, seq);
     }
+    core.timers.disarm(run.id, DEADLINE_SEQ);
     core.cancel_run_activities(run.id);
     tracing::info!(workflow_id = %run.workflow_id, run_id = %run.id, "run closed: {outcome}");
     core.remove_run(run);

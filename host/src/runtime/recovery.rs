@@ -10,6 +10,7 @@ use crate::error::Result;
 use crate::history::{Event, RunMachine, split_activations};
 use crate::host::Parked;
 use crate::host::deliver_external;
+use crate::runtime::deadline::Deadlines;
 use crate::runtime::{Core, RunHandle, activation};
 use crate::store::RunRecord;
 use crate::worker::dispatch::dispatch;
@@ -75,6 +76,7 @@ pub(crate) async fn recover(core: &Arc<Core>) -> Result<Recovered> {
             history[0].time_ms,
             started.random_seed,
         );
+        handle.set_deadlines(Deadlines::of(started));
         if let Some(predecessor) = started.continued_from {
             handle.continues(predecessor);
         }

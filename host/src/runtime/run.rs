@@ -13,6 +13,7 @@ use crate::history::{HistoryEvent, RunMachine};
 use crate::host::Parked;
 use crate::host::Verdict;
 use crate::ids::{ComponentId, RunId, WorkflowId};
+use crate::runtime::deadline::Deadlines;
 use crate::types::{Outcome, Payload};
 
 /// A query waiting for the run's actor.
@@ -127,6 +128,8 @@ pub(crate) struct RunHandle {
     fresh: AtomicBool,
     /// The run this one continues as new, if it does.
     predecessor: OnceLock<RunId>,
+    /// When the run times out.
+    deadlines: OnceLock<Deadlines>,
 }
 
 impl RunHandle {
@@ -150,7 +153,18 @@ impl RunHandle {
             outcome: watch::Sender::new(None),
             fresh: AtomicBool::new(false),
             predecessor: OnceLock::new(),
+            deadlines: OnceLock::new(),
         })
+    }
+
+    /// When the run times out, as its start set it.
+    pub(crate) fn deadlines(&self) -> Deadlines {
+        self.deadlines.get().copied().unwrap_or_default()
+    }
+
+    /// The run's start set these deadlines.
+    pub(crate) fn set_deadlines(&self, deadlines: Deadlines) {
+        let _ = self.deadlines.set(deadlines);
     }
 
     /// The run this one continues as new, if it does: a request it applied
