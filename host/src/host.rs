@@ -20,7 +20,7 @@ pub use calls::{
     Deployment, DeploymentInfo, Parked, PendingActivity, PendingTimer, RunDescription,
     StartWorkflow, Started, TaskFailure,
 };
-pub(crate) use external::deliver_external;
+pub(crate) use external::{deliver_external, outbox_entry};
 pub use upgrades::{CompatibilityReport, RunVerdict, Verdict};
 
 use std::sync::Arc;

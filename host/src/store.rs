@@ -201,6 +201,11 @@ pub enum Op {
     },
     /// Remove an activity task (no-op if gone).
     DeleteTask(RunId, u32),
+    /// Keep a request to another workflow until it is delivered; closing
+    /// the run keeps it.
+    InsertOutbox(OutboxEntry),
+    /// A request to another workflow was delivered (no-op if gone).
+    DeleteOutbox(RunId, u32),
     /// Remember that a run applied a request; fails the batch with
     /// [`StoreError::DuplicateRequest`] if it already has.
     RecordRequest(RunId, RequestId),
@@ -293,6 +298,19 @@ pub struct RunFilter {
     pub limit: usize,
 }
 
+/// A request a run made of another workflow, kept until it is delivered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxEntry {
+    /// The requesting run, whose history gets the outcome.
+    pub run_id: RunId,
+    /// The request's sequence number in that run.
+    pub seq: u32,
+    /// The id under which the target applies it once.
+    pub request_id: RequestId,
+    /// The requesting event (`ExternalSignalRequested`, …).
+    pub request: Event,
+}
+
 /// A stored component without its bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ComponentSummary {
@@ -339,6 +357,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every pending activity task.
     async fn tasks(&self) -> StoreResult<Vec<ActivityTask>>;
+
+    /// Every request to another workflow not yet delivered, of open and
+    /// closed runs alike.
+    async fn outbox(&self) -> StoreResult<Vec<OutboxEntry>>;
 
     /// Runs matching `filter`, newest first. A store may leave out outcomes
     /// over 64 KiB, so a page never loads large results.

@@ -13,7 +13,7 @@ use keel_host::history::{
     ActivationCompleted, CancelRequested, Event, ExternalSignalRequested, TimerFired,
     WorkflowStarted,
 };
-use keel_host::store::{Batch, Check, Op, RunRecord, SqliteStore, Store};
+use keel_host::store::{Batch, Check, Op, OutboxEntry, RunRecord, SqliteStore, Store};
 use keel_host::{Outcome, Payload, RequestId, RunId, RunStatus, StartWorkflow, WorkflowId};
 use keel_tests::{TestHost, eventually, guests, id, open, test_config};
 use serde_json::json;
@@ -313,7 +313,18 @@ async fn a_request_to_another_workflow_delivered_before_a_crash_is_not_delivered
                 }),
                 Event::ActivationCompleted(ActivationCompleted { consumed: vec![1] }),
             ],
-        });
+        })
+        .op(Op::InsertOutbox(OutboxEntry {
+            run_id: run,
+            seq: 1,
+            request_id: request.clone(),
+            request: Event::ExternalSignalRequested(ExternalSignalRequested {
+                seq: 1,
+                workflow_id: target.clone(),
+                name: "add".into(),
+                input: Payload::json(&"a").unwrap(),
+            }),
+        }));
     store.commit(recorded).await.unwrap();
     drop(store);
 
@@ -334,4 +345,65 @@ async fn a_request_to_another_workflow_delivered_before_a_crash_is_not_delivered
         closed(&host, &victim).await,
         Outcome::Cancelled(_)
     ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_made_by_a_run_that_closed_is_delivered_after_a_crash() {
+    let t = TestHost::new().await.unwrap();
+    let deployed = t
+        .host
+        .deploy(std::fs::read(guests::KITCHEN_SINK).unwrap())
+        .await
+        .unwrap();
+    let target = id("target");
+    t.host
+        .start(StartWorkflow::new("target", "signals", &json!(null)).unwrap())
+        .await
+        .unwrap();
+    t.host.shutdown();
+    drop(t.host);
+
+    // A run signalled and completed in one activation; the host died
+    // before the signal went out.
+    let store = SqliteStore::open(&t.db).unwrap();
+    let (run, wf, now) = (RunId::generate(), id("closer"), SystemClock.now_ms());
+    let requested = Event::ExternalSignalRequested(ExternalSignalRequested {
+        seq: 1,
+        workflow_id: target.clone(),
+        name: "finish".into(),
+        input: Payload::default(),
+    });
+    let recorded = Batch::default()
+        .op(Op::InsertRun(RunRecord {
+            run_id: run,
+            workflow_id: wf.clone(),
+            workflow_type: "notify".into(),
+            component: deployed.component,
+            status: RunStatus::Running,
+            created_at_ms: now,
+            closed_at_ms: None,
+            outcome: None,
+        }))
+        .op(Op::CloseRun {
+            run_id: run,
+            outcome: Outcome::Completed(Payload::default()),
+            closed_at_ms: now,
+        })
+        .op(Op::InsertOutbox(OutboxEntry {
+            run_id: run,
+            seq: 1,
+            request_id: RequestId::new(format!("ext:{run}:1")).unwrap(),
+            request: requested,
+        }));
+    store.commit(recorded).await.unwrap();
+    drop(store);
+
+    let host = open(&t.db, test_config()).await.unwrap();
+    let items: Vec<String> = closed(&host, &target).await.into_result().unwrap();
+    assert!(items.is_empty(), "{items:?}");
+    let store = SqliteStore::open(&t.db).unwrap();
+    eventually("the delivered request leaves the outbox", || async {
+        store.outbox().await.unwrap().is_empty()
+    })
+    .await;
 }

@@ -1,82 +1,163 @@
-//! Requests a workflow makes of other workflows (signal, cancel): delivered
-//! after the command is durable, once per request (a request id made of the
-//! run and the sequence number makes a redelivery after a crash a no-op),
-//! and their outcome recorded in the requesting run's history.
+//! Requests a workflow makes of other workflows (signal, cancel), through
+//! an outbox: the request is stored with the command that makes it and
+//! kept until it is delivered, also when the requesting run closes, so it
+//! is delivered after a crash. The target applies it once (its request id
+//! stays the same on every delivery), and the outcome goes into the
+//! requesting run's history if it is still open.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::Host;
 use crate::error::Error;
 use crate::history::{Event, ExternalRequestCompleted, ExternalRequestFailed};
-use crate::ids::RequestId;
-use crate::runtime::{Core, RunHandle};
-use crate::store::{Batch, Check, Op};
+use crate::ids::{RequestId, RunId};
+use crate::runtime::Core;
+use crate::store::{Batch, Check, Op, OutboxEntry, StoreError};
 use crate::types::Failure;
 
-/// Deliver the request `requested` (an `ExternalSignalRequested` or
-/// `ExternalCancelRequested` event of `run`) in the background.
-pub(crate) fn deliver_external(core: &Arc<Core>, run: &Arc<RunHandle>, requested: Event) {
+/// The longest wait between attempts when the store fails.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
+
+/// The outbox entry of `requested`, if it is a request `run_id` made of
+/// another workflow.
+pub(crate) fn outbox_entry(run_id: RunId, requested: &Event) -> Option<OutboxEntry> {
+    let seq = match requested {
+        Event::ExternalSignalRequested(e) => e.seq,
+        Event::ExternalCancelRequested(e) => e.seq,
+        _ => return None,
+    };
+    Some(OutboxEntry {
+        run_id,
+        seq,
+        request_id: request_id(run_id, seq),
+        request: requested.clone(),
+    })
+}
+
+/// Deliver an outbox entry in the background; until it is done, the host
+/// counts it as work in hand.
+pub(crate) fn deliver_external(core: &Arc<Core>, entry: OutboxEntry) {
     let host = Host {
         core: core.clone(),
         recovered: Default::default(),
     };
-    let run = run.clone();
-    core.tasks
-        .spawn(async move { host.deliver(&run, requested).await });
+    let working = core.busy.begin();
+    core.tasks.spawn(async move {
+        let _working = working;
+        host.deliver(entry).await;
+    });
 }
 
 impl Host {
-    async fn deliver(&self, run: &Arc<RunHandle>, requested: Event) {
-        let (seq, delivered) = match &requested {
+    async fn deliver(&self, entry: OutboxEntry) {
+        let mut delay = Duration::from_millis(100);
+        let resolved = loop {
+            match self.send(&entry).await {
+                Ok(resolved) => break resolved,
+                Err(Error::ShuttingDown) => return,
+                Err(err) => {
+                    tracing::warn!(run_id = %entry.run_id, seq = entry.seq, "could not deliver a request to another workflow, retrying: {err}");
+                    if !self.wait(&mut delay).await {
+                        return;
+                    }
+                }
+            }
+        };
+        loop {
+            match self.record(&entry, &resolved).await {
+                Ok(()) => return,
+                Err(err) => {
+                    tracing::warn!(run_id = %entry.run_id, seq = entry.seq, "could not record the outcome of a request to another workflow, retrying: {err}");
+                    if !self.wait(&mut delay).await {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Send the request; the event that records how it went, or the store
+    /// error to retry after.
+    async fn send(&self, entry: &OutboxEntry) -> Result<Event, Error> {
+        let (target, sent) = match &entry.request {
             Event::ExternalSignalRequested(e) => {
-                let request = request_id(run, e.seq);
                 let sent = self
-                    .signal_once(&e.workflow_id, &e.name, e.input.clone(), &request)
+                    .signal_once(&e.workflow_id, &e.name, e.input.clone(), &entry.request_id)
                     .await;
-                (e.seq, sent)
+                (&e.workflow_id, sent)
             }
             Event::ExternalCancelRequested(e) => {
-                let request = request_id(run, e.seq);
-                let sent = self.cancel_once(&e.workflow_id, &e.reason, &request).await;
-                (e.seq, sent)
+                let sent = self
+                    .cancel_once(&e.workflow_id, &e.reason, &entry.request_id)
+                    .await;
+                (&e.workflow_id, sent)
             }
-            _ => return,
+            other => {
+                return Err(Error::Internal(format!(
+                    "the outbox holds {}, which is no request",
+                    other.kind()
+                )));
+            }
         };
-        let resolved = match delivered {
-            Ok(()) => Event::ExternalRequestCompleted(ExternalRequestCompleted { seq }),
-            // Delivered again when the host next starts.
-            Err(Error::ShuttingDown | Error::Store(_)) => return,
+        let seq = entry.seq;
+        match sent {
+            Ok(()) => Ok(Event::ExternalRequestCompleted(ExternalRequestCompleted {
+                seq,
+            })),
+            Err(err @ (Error::ShuttingDown | Error::Store(_) | Error::Internal(_))) => Err(err),
             Err(err) => {
-                let target = match &requested {
-                    Event::ExternalSignalRequested(e) => &e.workflow_id,
-                    Event::ExternalCancelRequested(e) => &e.workflow_id,
-                    _ => return,
-                };
                 let error_type = match self.core.open_run(target) {
                     None => "ExternalWorkflowNotFound",
                     Some(_) => "ExternalRequestFailed",
                 };
                 let failure = Failure::new(error_type, err.detail()).non_retryable();
-                Event::ExternalRequestFailed(ExternalRequestFailed { seq, failure })
+                Ok(Event::ExternalRequestFailed(ExternalRequestFailed {
+                    seq,
+                    failure,
+                }))
             }
-        };
+        }
+    }
+
+    /// Record `resolved` in the requesting run if it is open, and drop the
+    /// entry from the outbox.
+    async fn record(&self, entry: &OutboxEntry, resolved: &Event) -> Result<(), StoreError> {
+        let done = Op::DeleteOutbox(entry.run_id, entry.seq);
         let batch = Batch::default()
-            .check(Check::RunOpen(run.id))
+            .check(Check::RunOpen(entry.run_id))
             .op(Op::Append {
-                run_id: run.id,
+                run_id: entry.run_id,
                 time_ms: self.core.clock.now_ms(),
-                events: vec![resolved],
-            });
+                events: vec![resolved.clone()],
+            })
+            .op(done.clone());
         match self.core.store.commit(batch).await {
-            Ok(appended) => self.core.deliver(run.id, appended),
-            Err(err) => tracing::debug!(
-                run_id = %run.id, seq, "the outcome of an external request was not recorded: {err}"
-            ),
+            Ok(appended) => {
+                self.core.deliver(entry.run_id, appended);
+                Ok(())
+            }
+            Err(StoreError::CheckFailed(Check::RunOpen(_))) => {
+                self.core.store.commit(Batch::default().op(done)).await?;
+                Ok(())
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Wait `delay` (doubling it for next time) unless the host stops;
+    /// false if it does.
+    async fn wait(&self, delay: &mut Duration) -> bool {
+        let sleep = self.core.clock.sleep(*delay);
+        *delay = (*delay * 2).min(MAX_RETRY_DELAY);
+        tokio::select! {
+            () = sleep => true,
+            () = self.core.shutdown.cancelled() => false,
         }
     }
 }
 
-/// The request id of request `seq` of `run`: the same on every delivery.
-fn request_id(run: &RunHandle, seq: u32) -> RequestId {
-    RequestId::new(format!("ext:{}:{seq}", run.id)).unwrap_or_else(|_| RequestId::generate())
+/// The request id of request `seq` of `run`.
+fn request_id(run: RunId, seq: u32) -> RequestId {
+    RequestId::new(format!("ext:{run}:{seq}")).unwrap_or_else(|_| RequestId::generate())
 }

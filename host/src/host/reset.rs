@@ -9,12 +9,14 @@ use std::collections::BTreeMap;
 use super::Host;
 use crate::error::{Error, Result};
 use crate::history::{Event, HistoryEvent, RunMachine, split_activations};
-use crate::host::Verdict;
+use crate::host::{Verdict, deliver_external, outbox_entry};
 use crate::ids::{RunId, WorkflowId};
 use crate::runtime::activation::{facts, wake};
 use crate::runtime::recording::{finish, task, timer};
 use crate::runtime::{RunHandle, upgrade};
-use crate::store::{ActivityTask, Batch, Check, Op, RunRecord, StoreError, TimerRecord};
+use crate::store::{
+    ActivityTask, Batch, Check, Op, OutboxEntry, RunRecord, StoreError, TimerRecord,
+};
 use crate::types::{Outcome, RunStatus};
 use crate::worker::dispatch::dispatch;
 
@@ -109,13 +111,26 @@ impl Host {
         for event in &prefix {
             machine.apply(&event.event);
         }
-        // Signals that came after the boundary are delivered to the new run.
+        // Signals that came after the boundary are delivered to the new run,
+        // and so are the outcomes of requests to other workflows made
+        // before it: those requests are not made again.
         let after = prefix.last().map_or(event_id, |e| e.id);
         let signals: Vec<Event> = history
             .iter()
-            .filter(|e| e.id > after && matches!(e.event, Event::SignalReceived(_)))
+            .filter(|e| e.id > after)
+            .filter(|e| {
+                matches!(
+                    e.event,
+                    Event::SignalReceived(_)
+                        | Event::ExternalRequestCompleted(_)
+                        | Event::ExternalRequestFailed(_)
+                )
+            })
             .map(|e| e.event.clone())
             .collect();
+        let outbox = self
+            .moved_outbox(&machine, &signals, old.run_id, new.id)
+            .await?;
         let timers: Vec<TimerRecord> = machine
             .pending_timers()
             .map(|(seq, at)| timer(&new, seq, at))
@@ -124,6 +139,11 @@ impl Host {
         let mut batch = self.reset_batch(
             &old, &new, &prefix, signals, &timers, &tasks, event_id, reason, now,
         );
+        for entry in &outbox {
+            batch = batch
+                .op(Op::DeleteOutbox(old.run_id, entry.seq))
+                .op(Op::InsertOutbox(entry.clone()));
+        }
         if old.status == RunStatus::Running {
             let last = history.last().map_or(0, |e| e.id);
             batch = batch.check(Check::NoEventsAfter(old.run_id, last));
@@ -162,6 +182,9 @@ impl Host {
                 self.core.activity_token(new.id, task.seq).cancel();
             }
             dispatch(&self.core, task);
+        }
+        for entry in outbox {
+            deliver_external(&self.core, entry);
         }
         wake(&self.core, &new);
         tracing::info!(
@@ -238,6 +261,45 @@ impl Host {
             batch = batch.op(Op::InsertTask(task.clone()));
         }
         batch
+    }
+}
+
+impl Host {
+    /// The requests to other workflows pending at the boundary whose
+    /// outcome is not in `after` (the inputs carried past the boundary),
+    /// moved from the old run's outbox to the new run's, under the request
+    /// ids they were sent with, so the targets apply them once.
+    async fn moved_outbox(
+        &self,
+        machine: &RunMachine,
+        after: &[Event],
+        old: RunId,
+        new: RunId,
+    ) -> Result<Vec<OutboxEntry>> {
+        let resolved = |seq: u32| {
+            after.iter().any(|e| match e {
+                Event::ExternalRequestCompleted(r) => r.seq == seq,
+                Event::ExternalRequestFailed(r) => r.seq == seq,
+                _ => false,
+            })
+        };
+        let stored = self.core.store.outbox().await?;
+        Ok(machine
+            .pending_externals()
+            .filter_map(|requested| outbox_entry(old, requested))
+            .filter(|entry| !resolved(entry.seq))
+            .map(|entry| {
+                let request_id = stored
+                    .iter()
+                    .find(|s| s.run_id == old && s.seq == entry.seq)
+                    .map_or(entry.request_id, |s| s.request_id.clone());
+                OutboxEntry {
+                    run_id: new,
+                    request_id,
+                    ..entry
+                }
+            })
+            .collect())
     }
 }
 

@@ -51,7 +51,7 @@ pub(super) async fn fail_run(
         Err(err) => {
             tracing::warn!(run_id = %run.id, "could not record the run's failure: {err}");
             requeue(run, inputs);
-            run.mailbox().task_failures += 1;
+            run.mailbox().store_failed(&err);
             back_off(core, run);
         }
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::engine::Activated;
 use crate::history::{ActivationCompleted, CancellationType, Event, HistoryEvent, RunMachine};
-use crate::host::deliver_external;
+use crate::host::{deliver_external, outbox_entry};
 use crate::limits::{Limit, LimitExceeded};
 use crate::runtime::run::LiveRun;
 use crate::runtime::{Core, RunHandle};
@@ -101,6 +101,11 @@ pub(crate) fn recording(
             Event::ActivityScheduled(_) => {
                 if let Some(task) = task(run, event, now) {
                     batch = batch.op(Op::InsertTask(task));
+                }
+            }
+            Event::ExternalSignalRequested(_) | Event::ExternalCancelRequested(_) => {
+                if let Some(entry) = outbox_entry(run.id, event) {
+                    batch = batch.op(Op::InsertOutbox(entry));
                 }
             }
             _ => {}
@@ -255,7 +260,7 @@ pub(super) async fn record(
         Err(err) => {
             tracing::warn!(run_id = %run.id, "could not record an activation: {err}");
             requeue(run, inputs);
-            run.mailbox().task_failures += 1;
+            run.mailbox().store_failed(&err);
             back_off(core, run);
         }
     }
@@ -277,7 +282,9 @@ fn effect(core: &Arc<Core>, run: &Arc<RunHandle>, machine: &RunMachine, event: &
             core.cancel_activity(run.id, a.seq);
         }
         Event::ExternalSignalRequested(_) | Event::ExternalCancelRequested(_) => {
-            deliver_external(core, run, event.clone());
+            if let Some(entry) = outbox_entry(run.id, event) {
+                deliver_external(core, entry);
+            }
         }
         _ => {}
     }

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use crate::error::Result;
-use crate::history::{Event, RunMachine, split_activations};
+use crate::history::{Event, split_activations};
 use crate::host::Parked;
 use crate::host::deliver_external;
 use crate::runtime::deadline::Deadlines;
@@ -55,7 +55,6 @@ pub(crate) async fn recover(core: &Arc<Core>) -> Result<Recovered> {
     }
     let mut handles = Vec::new();
     let mut cancel_requested = HashSet::new();
-    let mut externals = Vec::new();
     for record in core.store.open_runs().await? {
         let history = match core.store.history(record.run_id).await {
             Ok(history) => history,
@@ -84,15 +83,6 @@ pub(crate) async fn recover(core: &Arc<Core>) -> Result<Recovered> {
             Event::ActivityCancelRequested(c) => Some((record.run_id, c.seq)),
             _ => None,
         }));
-        let mut machine = RunMachine::default();
-        for event in &history {
-            machine.apply(&event.event);
-        }
-        externals.extend(
-            machine
-                .pending_externals()
-                .map(|requested| (handle.clone(), requested.clone())),
-        );
         handle.saw(history.iter().map(|e| e.id));
         handle.push_inputs(split_activations(&history).1);
         core.insert_run(handle.clone());
@@ -116,8 +106,9 @@ pub(crate) async fn recover(core: &Arc<Core>) -> Result<Recovered> {
         }
         dispatch(core, task);
     }
-    for (handle, requested) in externals {
-        deliver_external(core, &handle, requested);
+    // Requests of open and closed runs alike.
+    for entry in core.store.outbox().await? {
+        deliver_external(core, entry);
     }
     for handle in &handles {
         activation::wake(core, handle);

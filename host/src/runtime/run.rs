@@ -14,6 +14,7 @@ use crate::host::Parked;
 use crate::host::Verdict;
 use crate::ids::{ComponentId, RunId, WorkflowId};
 use crate::runtime::deadline::Deadlines;
+use crate::store::StoreError;
 use crate::types::{Outcome, Payload};
 
 /// A query waiting for the run's actor.
@@ -61,6 +62,13 @@ pub(crate) struct Mailbox {
 }
 
 impl Mailbox {
+    /// A workflow task failed because the store did: counted for the
+    /// backoff and shown by `describe` like any failed task.
+    pub(crate) fn store_failed(&mut self, err: &StoreError) {
+        self.task_failures += 1;
+        self.last_task_failure = Some(("KEEL-STORE".into(), err.to_string()));
+    }
+
     /// Inputs may be delivered: the run is neither waiting out a failed
     /// task's backoff nor parked.
     fn deliverable(&self) -> bool {

@@ -15,8 +15,8 @@ use tokio::sync::{mpsc, oneshot};
 use crate::history::{Event, HistoryEvent};
 use crate::ids::{ComponentId, RequestId, RunId, WorkflowId};
 use crate::store::{
-    ActivityTask, Batch, ComponentRecord, ComponentSummary, RunFilter, RunRecord, Store,
-    StoreError, StoreResult, TimerRecord, WorkflowTypeInfo,
+    ActivityTask, Batch, ComponentRecord, ComponentSummary, OutboxEntry, RunFilter, RunRecord,
+    Store, StoreError, StoreResult, TimerRecord, WorkflowTypeInfo,
 };
 use crate::types::{Payload, RunStatus};
 
@@ -28,6 +28,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0002_requests.sql"),
     include_str!("../../migrations/sqlite/0003_history_bytes.sql"),
     include_str!("../../migrations/sqlite/0004_task_failures.sql"),
+    include_str!("../../migrations/sqlite/0005_outbox.sql"),
 ];
 
 /// Most batches committed in one transaction.
@@ -366,6 +367,24 @@ impl Store for SqliteStore {
         self.read(|conn| {
             let mut stmt = conn.prepare("SELECT run_id, seq, fire_at_ms FROM timers")?;
             let rows = stmt.query_map([], timer_record)?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn outbox(&self) -> StoreResult<Vec<OutboxEntry>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT run_id, seq, request_id, request FROM outbox ORDER BY run_id, seq",
+            )?;
+            let rows = stmt.query_map([], |row| {
+                Ok(OutboxEntry {
+                    run_id: decode(row.get(0)?)?,
+                    seq: row.get(1)?,
+                    request_id: decode(row.get(2)?)?,
+                    request: decode_json(&row.get::<_, String>(3)?)?,
+                })
+            })?;
             rows.collect()
         })
         .await

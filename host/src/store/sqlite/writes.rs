@@ -251,6 +251,27 @@ fn apply_op(
             )
             .map_err(backend)?;
         }
+        Op::InsertOutbox(entry) => {
+            let request = json(&entry.request)?;
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO outbox (run_id, seq, request_id, request)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    entry.run_id.to_string(),
+                    entry.seq,
+                    entry.request_id.as_str(),
+                    request
+                ])
+            })
+            .map_err(backend)?;
+        }
+        Op::DeleteOutbox(run, seq) => {
+            tx.prepare_cached("DELETE FROM outbox WHERE run_id = ?1 AND seq = ?2")
+                .and_then(|mut s| s.execute(params![run.to_string(), seq]))
+                .map_err(backend)?;
+        }
         Op::DeleteTask(run, seq) => {
             tx.prepare_cached("DELETE FROM activity_tasks WHERE run_id = ?1 AND seq = ?2")
                 .and_then(|mut s| s.execute(params![run.to_string(), seq]))
