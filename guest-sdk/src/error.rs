@@ -23,6 +23,9 @@ pub enum Error {
         error_type: String,
         /// The failure's message.
         message: String,
+        /// The failure's details (JSON), if the activity gave any; read
+        /// them with [`Error::details`].
+        details: Option<Vec<u8>>,
     },
     /// An activity was cancelled.
     ActivityCancelled {
@@ -37,6 +40,9 @@ pub enum Error {
         error_type: String,
         /// What went wrong.
         message: String,
+        /// Structured details (JSON) for callers; set them with
+        /// [`Error::with_details`].
+        details: Option<Vec<u8>>,
     },
     /// Not an error: returned from `run`, it ends the run as continued-as-new
     /// and starts a new run of the same workflow id. Made by
@@ -57,6 +63,37 @@ impl Error {
         Error::Application {
             error_type: error_type.into(),
             message: message.into(),
+            details: None,
+        }
+    }
+
+    /// The same error with `details`, encoded as JSON, which reach the
+    /// caller with the failure (an application error only; others are
+    /// returned unchanged).
+    pub fn with_details<T: serde::Serialize + ?Sized>(self, details: &T) -> Self {
+        match self {
+            Error::Application {
+                error_type,
+                message,
+                ..
+            } => Error::Application {
+                error_type,
+                message,
+                details: serde_json::to_vec(details).ok(),
+            },
+            other => other,
+        }
+    }
+
+    /// The failure's details decoded as `T`: what an activity or the
+    /// workflow code attached (an activity's last heartbeat details, for a
+    /// heartbeat timeout).
+    pub fn details<T: serde::de::DeserializeOwned>(&self) -> Option<T> {
+        match self {
+            Error::ActivityFailed { details, .. } | Error::Application { details, .. } => {
+                serde_json::from_slice(details.as_deref()?).ok()
+            }
+            _ => None,
         }
     }
 
@@ -91,7 +128,12 @@ impl Error {
             message,
             error_type: self.error_type().to_string(),
             non_retryable: true,
-            details: None,
+            details: match self {
+                Error::ActivityFailed { details, .. } | Error::Application { details, .. } => {
+                    details.clone()
+                }
+                _ => None,
+            },
         }
     }
 }
@@ -105,6 +147,7 @@ impl fmt::Display for Error {
                 activity,
                 error_type,
                 message,
+                ..
             } => write!(f, "activity '{activity}' failed ({error_type}): {message}"),
             Error::ActivityCancelled { activity } => write!(f, "activity '{activity}' cancelled"),
             Error::Payload(message) => write!(f, "bad payload: {message}"),

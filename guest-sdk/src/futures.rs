@@ -109,6 +109,7 @@ impl<O: DeserializeOwned> Future for ActivityCall<O> {
                 activity,
                 error_type: failure.error_type,
                 message: failure.message,
+                details: failure.details,
             }),
             Resolution::Cancelled(_) => Err(Error::ActivityCancelled { activity }),
         })
@@ -149,7 +150,11 @@ impl Future for ExternalCall {
         Poll::Ready(match resolution {
             Resolution::Completed(_) => Ok(()),
             Resolution::Failed(failure) | Resolution::Cancelled(failure) => {
-                Err(Error::application(failure.error_type, failure.message))
+                Err(Error::Application {
+                    error_type: failure.error_type,
+                    message: failure.message,
+                    details: failure.details,
+                })
             }
         })
     }

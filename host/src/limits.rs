@@ -39,6 +39,9 @@ impl Default for RunLimits {
 
 /// Bytes of a failure message kept in history; longer ones are cut.
 pub(crate) const MAX_FAILURE_MESSAGE: usize = 32 << 10;
+/// Longest failure details kept, bytes; larger details are dropped (and
+/// the message says so).
+pub(crate) const MAX_FAILURE_DETAILS: usize = 64 << 10;
 /// Bytes of a failure type kept in history.
 pub(crate) const MAX_FAILURE_TYPE: usize = 256;
 

@@ -155,7 +155,17 @@ impl Failure {
     /// The same failure with its message and type cut to what history
     /// keeps (a note says how much was cut).
     pub fn bounded(mut self) -> Self {
-        use crate::limits::{MAX_FAILURE_MESSAGE, MAX_FAILURE_TYPE};
+        use crate::limits::{MAX_FAILURE_DETAILS, MAX_FAILURE_MESSAGE, MAX_FAILURE_TYPE};
+        if let Some(details) = &self.details
+            && details.len() > MAX_FAILURE_DETAILS
+        {
+            self.message = format!(
+                "{} (its details of {} bytes were dropped: over {MAX_FAILURE_DETAILS} bytes)",
+                self.message,
+                details.len()
+            );
+            self.details = None;
+        }
         cut(&mut self.message, MAX_FAILURE_MESSAGE);
         cut(&mut self.error_type, MAX_FAILURE_TYPE);
         self

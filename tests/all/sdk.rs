@@ -230,6 +230,8 @@ async fn workflow_errors_fail_the_run_with_their_type() {
     };
     assert_eq!(failure.error_type, "Boom");
     assert!(failure.message.contains("it went boom"));
+    let details: serde_json::Value = failure.details.unwrap().to_json().unwrap();
+    assert_eq!(details, json!(["code", 7]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

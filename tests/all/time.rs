@@ -71,6 +71,38 @@ async fn activity_retries_wait_on_the_hosts_clock() {
     assert!(echoed.contains('x'), "{echoed}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_activity_error_may_set_the_delay_before_the_next_attempt() {
+    let (t, clock) = TestHost::with_manual_clock().await.unwrap();
+    t.deploy(guests::KITCHEN_SINK).await.unwrap();
+    let wf = id("later");
+    let input = json!({"name": "x", "fail_times": 1, "max_attempts": 3, "non_retryable": false,
+        "retry_after_ms": 60_000});
+    t.host
+        .start(StartWorkflow::new("later", "activity-options", &input).unwrap())
+        .await
+        .unwrap();
+    eventually("the first attempt fails", || async {
+        attempt(&t, &wf).await == Some(2)
+    })
+    .await;
+    // The policy says 10 ms; the activity asked for a minute.
+    clock.advance(Duration::from_secs(59));
+    let early = tokio::time::timeout(Duration::from_millis(300), t.host.result(&wf)).await;
+    assert!(
+        early.is_err(),
+        "the retry did not wait the minute asked for"
+    );
+    clock.advance(Duration::from_secs(1));
+    let echoed: String = tokio::time::timeout(Duration::from_secs(10), t.host.result(&wf))
+        .await
+        .expect("the retry runs once its minute has passed")
+        .unwrap()
+        .into_result()
+        .unwrap();
+    assert!(echoed.contains("attempt 2"), "{echoed}");
+}
+
 /// Move the clock `step` at a time until `wf` closes; its result.
 async fn advance_until_closed(t: &TestHost, clock: &ManualClock, wf: &WorkflowId) -> String {
     for _ in 0..200 {
@@ -101,7 +133,8 @@ async fn activity_timeouts_end_attempts_on_the_hosts_clock() {
         (
             "heartbeat",
             json!({"slow_ms": hour, "start_to_close_ms": hour, "heartbeat_ms": 2_000, "max_attempts": 1}),
-            "failed: HeartbeatTimeout",
+            // The last heartbeat's details come with the failure.
+            "failed: HeartbeatTimeout (details 3600000)",
             1,
         ),
         // Past schedule-to-close no attempt is left, whatever the policy.

@@ -28,6 +28,10 @@ pub struct Flaky {
     pub fail_times: u32,
     /// Fail with the non-retryable type `Fatal` instead.
     pub non_retryable: bool,
+    /// Ask for the next attempt this many ms later, if not 0, whatever the
+    /// retry policy says.
+    #[serde(default)]
+    pub retry_after_ms: u64,
 }
 
 /// Input of one-click-buy's `do_purchase` activity.
@@ -65,6 +69,8 @@ pub fn activities() -> Activities {
             },
         )
         .register_async("slow", |ctx: ActivityContext, ms: u64| async move {
+            // Reported once: a heartbeat timeout's failure carries it.
+            ctx.heartbeat(&ms);
             tokio::select! {
                 () = ctx.cancelled() => Err(ActivityError::cancelled()),
                 () = tokio::time::sleep(Duration::from_millis(ms)) => Ok(ms),
@@ -81,10 +87,13 @@ pub fn activities() -> Activities {
             if input.non_retryable {
                 return Err(ActivityError::retryable("Fatal", "cannot go on"));
             }
-            Err(ActivityError::retryable(
-                "Transient",
-                format!("attempt {} failed", ctx.attempt()),
-            ))
+            let failed =
+                ActivityError::retryable("Transient", format!("attempt {} failed", ctx.attempt()))
+                    .with_details(&ctx.attempt());
+            Err(match input.retry_after_ms {
+                0 => failed,
+                ms => failed.with_next_retry_delay(Duration::from_millis(ms)),
+            })
         })
         .register_async(
             "do_purchase",

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use serde::Serialize;
@@ -25,6 +26,11 @@ pub struct ActivityError {
     pub message: String,
     /// True if retrying cannot help.
     pub non_retryable: bool,
+    /// Structured details, which reach the workflow with the failure.
+    pub details: Option<Payload>,
+    /// Wait this long before the next attempt instead of what the retry
+    /// policy says (the policy still bounds the attempts).
+    pub next_retry_delay: Option<Duration>,
 }
 
 impl ActivityError {
@@ -34,7 +40,23 @@ impl ActivityError {
             error_type: error_type.into(),
             message: message.into(),
             non_retryable: false,
+            details: None,
+            next_retry_delay: None,
         }
+    }
+
+    /// The same failure with `details` (encoded as JSON), which the
+    /// workflow reads with `Error::details`.
+    pub fn with_details<T: Serialize + ?Sized>(mut self, details: &T) -> Self {
+        self.details = Payload::json(details).ok();
+        self
+    }
+
+    /// The same failure, retried after `delay` rather than the retry
+    /// policy's backoff.
+    pub fn with_next_retry_delay(mut self, delay: Duration) -> Self {
+        self.next_retry_delay = Some(delay);
+        self
     }
 
     /// A failure that is never retried.
@@ -56,7 +78,7 @@ impl ActivityError {
             message: self.message.clone(),
             error_type: self.error_type.clone(),
             non_retryable: self.non_retryable,
-            details: None,
+            details: self.details.clone(),
         }
     }
 }

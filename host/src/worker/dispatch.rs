@@ -104,7 +104,11 @@ async fn run_task(
         };
         let failure = err.to_failure().bounded();
         let now = core.clock.now_ms();
+        let asked = err
+            .next_retry_delay
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
         let delay = next_delay_ms(&policy, task.attempt, &failure)
+            .map(|policy_delay| asked.unwrap_or(policy_delay))
             .filter(|delay| deadline.is_none_or(|d| now.saturating_add(*delay) < d));
         let Some(delay) = delay else {
             break Event::ActivityFailed(ActivityFailed {
@@ -238,7 +242,12 @@ async fn attempt(
     tokio::select! {
         result = run => result,
         () = expired => Err(timeout.error(&task.name)),
-        () = silent => Err(Timeout::Heartbeat.error(&task.name)),
+        () = silent => {
+            // The last details reported, for the next attempt and the workflow.
+            let mut error = Timeout::Heartbeat.error(&task.name);
+            error.details = heartbeat.details().or_else(|| task.heartbeat.clone());
+            Err(error)
+        }
     }
 }
 

@@ -89,6 +89,10 @@ pub struct FlakyInput {
     pub max_attempts: u32,
     /// Whether the activity fails with the non-retryable type `Fatal`.
     pub non_retryable: bool,
+    /// The delay the activity asks for before its next attempt, ms (0: the
+    /// policy's).
+    #[serde(default)]
+    pub retry_after_ms: u64,
 }
 
 /// `activity-options`: calls `flaky` with a fast retry policy; returns its
@@ -243,7 +247,7 @@ impl Workflow for Fails {
     type Output = String;
 
     async fn run(_ctx: WorkflowContext<Self>, (): ()) -> Result<String> {
-        Err(Error::application("Boom", "it went boom"))
+        Err(Error::application("Boom", "it went boom").with_details(&("code", 7)))
     }
 }
 

@@ -278,7 +278,7 @@ pub struct Timeouts {
 }
 
 /// `timeouts`: runs `slow` with the input's timeouts and returns
-/// `"ok"` or `"failed: {error type}"`.
+/// `"ok"` or `"failed: {error type}"`, with the failure's details if any.
 #[derive(Default)]
 pub struct TimeoutsWorkflow;
 
@@ -309,7 +309,10 @@ impl Workflow for TimeoutsWorkflow {
                 .await
             {
                 Ok(_) => "ok".into(),
-                Err(Error::ActivityFailed { error_type, .. }) => format!("failed: {error_type}"),
+                Err(e @ Error::ActivityFailed { .. }) => match e.details::<u64>() {
+                    Some(details) => format!("failed: {} (details {details})", e.error_type()),
+                    None => format!("failed: {}", e.error_type()),
+                },
                 Err(other) => return Err(other),
             },
         )
