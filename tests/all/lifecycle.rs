@@ -2,6 +2,8 @@
 //! starts in one commit, on the type's current version or pinned to the
 //! old one, and the result follows the chain, also across a restart.
 
+use std::time::Duration;
+
 use keel_host::history::Event;
 use keel_host::store::RunFilter;
 use keel_host::{Outcome, Payload, Replayer, RequestId, RunStatus, StartWorkflow, WorkflowId};
@@ -103,7 +105,8 @@ async fn a_chain_goes_on_after_a_restart() {
     t.host.signal(&wf, "go", Payload::default()).await.unwrap();
     next_run(&t.host, &wf, first).await;
     let second = t.host.describe(&wf).await.unwrap().run.run_id;
-    t.host.shutdown();
+    // Stopped, and every task of it ended, before the next host opens.
+    t.host.stop(Duration::from_secs(5)).await;
     drop(t.host);
 
     let host = open(&t.db, test_config()).await.unwrap();

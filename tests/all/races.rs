@@ -275,7 +275,7 @@ async fn a_request_to_another_workflow_delivered_before_a_crash_is_not_delivered
         .signal_once(&target, "add", Payload::json(&"a").unwrap(), &request)
         .await
         .unwrap();
-    t.host.shutdown();
+    t.host.stop(Duration::from_secs(5)).await;
     drop(t.host);
 
     let store = SqliteStore::open(&t.db).unwrap();
@@ -360,7 +360,7 @@ async fn a_request_made_by_a_run_that_closed_is_delivered_after_a_crash() {
         .start(StartWorkflow::new("target", "signals", &json!(null)).unwrap())
         .await
         .unwrap();
-    t.host.shutdown();
+    t.host.stop(Duration::from_secs(5)).await;
     drop(t.host);
 
     // A run signalled and completed in one activation; the host died

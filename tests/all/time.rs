@@ -314,7 +314,8 @@ async fn a_run_timeout_survives_a_restart() {
         .unwrap()
         .run_timeout(Duration::from_millis(500));
     t.host.start(start).await.unwrap();
-    t.host.shutdown();
+    // Stopped, and every task of it ended, before the next host opens.
+    t.host.stop(Duration::from_secs(5)).await;
     drop(t.host);
     let host = keel_tests::open(&t.db, keel_tests::test_config())
         .await

@@ -12,7 +12,7 @@ use super::Host;
 use crate::error::Error;
 use crate::history::{Event, ExternalRequestCompleted, ExternalRequestFailed};
 use crate::ids::{RequestId, RunId};
-use crate::runtime::Core;
+use crate::runtime::{Core, Working};
 use crate::store::{Batch, Check, Op, OutboxEntry, StoreError};
 use crate::types::Failure;
 
@@ -43,14 +43,12 @@ pub(crate) fn deliver_external(core: &Arc<Core>, entry: OutboxEntry) {
         recovered: Default::default(),
     };
     let working = core.busy.begin();
-    core.tasks.spawn(async move {
-        let _working = working;
-        host.deliver(entry).await;
-    });
+    core.tasks
+        .spawn(async move { host.deliver(entry, Some(working)).await });
 }
 
 impl Host {
-    async fn deliver(&self, entry: OutboxEntry) {
+    async fn deliver(&self, entry: OutboxEntry, mut working: Option<Working>) {
         let mut delay = Duration::from_millis(100);
         let resolved = loop {
             match self.send(&entry).await {
@@ -58,7 +56,7 @@ impl Host {
                 Err(Error::ShuttingDown) => return,
                 Err(err) => {
                     tracing::warn!(run_id = %entry.run_id, seq = entry.seq, "could not deliver a request to another workflow, retrying: {err}");
-                    if !self.wait(&mut delay).await {
+                    if !self.wait(&mut delay, &mut working).await {
                         return;
                     }
                 }
@@ -69,7 +67,7 @@ impl Host {
                 Ok(()) => return,
                 Err(err) => {
                     tracing::warn!(run_id = %entry.run_id, seq = entry.seq, "could not record the outcome of a request to another workflow, retrying: {err}");
-                    if !self.wait(&mut delay).await {
+                    if !self.wait(&mut delay, &mut working).await {
                         return;
                     }
                 }
@@ -146,14 +144,18 @@ impl Host {
     }
 
     /// Wait `delay` (doubling it for next time) unless the host stops;
-    /// false if it does.
-    async fn wait(&self, delay: &mut Duration) -> bool {
+    /// false if it does. The wait is not work in hand: a test's clock may
+    /// skip it.
+    async fn wait(&self, delay: &mut Duration, working: &mut Option<Working>) -> bool {
         let sleep = self.core.clock.sleep(*delay);
         *delay = (*delay * 2).min(MAX_RETRY_DELAY);
-        tokio::select! {
+        *working = None;
+        let waited = tokio::select! {
             () = sleep => true,
             () = self.core.shutdown.cancelled() => false,
-        }
+        };
+        *working = Some(self.core.busy.begin());
+        waited
     }
 }
 

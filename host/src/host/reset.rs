@@ -12,6 +12,7 @@ use crate::history::{Event, HistoryEvent, RunMachine, split_activations};
 use crate::host::{Verdict, deliver_external, outbox_entry};
 use crate::ids::{RunId, WorkflowId};
 use crate::runtime::activation::{facts, wake};
+use crate::runtime::deadline::Deadlines;
 use crate::runtime::recording::{finish, task, timer};
 use crate::runtime::{RunHandle, upgrade};
 use crate::store::{
@@ -86,6 +87,13 @@ impl Host {
                 _ => 0,
             },
         );
+        // The new run keeps the workflow's timeouts; its run timeout counts
+        // from now.
+        let deadlines = match &prefix[0].event {
+            Event::WorkflowStarted(started) => Deadlines::of(started),
+            _ => Deadlines::default(),
+        };
+        new.set_deadlines(deadlines);
         let (core, run_facts, replayed) = (self.core.clone(), facts(&new), prefix.clone());
         let (verdict, _) = tokio::task::spawn_blocking(move || {
             upgrade::check(&core.wasm, loaded, run_facts, &replayed)
@@ -134,6 +142,7 @@ impl Host {
         let timers: Vec<TimerRecord> = machine
             .pending_timers()
             .map(|(seq, at)| timer(&new, seq, at))
+            .chain(new.deadlines().timer(new.id, now))
             .collect();
         let tasks = pending_tasks(&prefix, &machine, &new, now);
         let mut batch = self.reset_batch(

@@ -91,7 +91,7 @@ impl Host {
         let now = self.core.clock.now_ms();
         let millis = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         let deadlines = Deadlines {
-            run_timeout_ms: start.run_timeout.map(millis),
+            run_timeout_ms: start.run_timeout.map(|t| millis(t).min(MAX_TIME_MS)),
             execution_deadline_ms: start
                 .execution_timeout
                 .map(|t| now.saturating_add(millis(t)).min(MAX_TIME_MS)),
@@ -185,7 +185,10 @@ impl Host {
                 .start_refused(&workflow_id, request.as_ref(), refused(err))
                 .await;
         }
-        if let Some(timer) = deadline {
+        // Unless the first activation closed the run already.
+        if let Some(timer) = deadline
+            && self.core.run(run_id).is_some()
+        {
             self.core.timers.arm(timer);
         }
         Ok(Started {

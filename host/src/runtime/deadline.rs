@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use crate::history::{RunMachine, WorkflowStarted};
+use crate::history::{MAX_TIME_MS, RunMachine, WorkflowStarted};
 use crate::ids::RunId;
 use crate::runtime::{Core, RunHandle, failures, recording};
 use crate::store::{Check, StoreError, TimerRecord};
@@ -13,6 +13,9 @@ use crate::types::Outcome;
 
 /// The timer sequence number of a run's deadline; commands count from 1.
 pub(crate) const DEADLINE_SEQ: u32 = 0;
+
+/// How long after a failed attempt to record a timeout it is tried again.
+const RETRY_MS: u64 = 1_000;
 
 /// When a run times out, as its start set it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -35,7 +38,9 @@ impl Deadlines {
 
     /// When a run that started at `start_ms` times out, if it can.
     pub(crate) fn due(&self, start_ms: u64) -> Option<u64> {
-        let run = self.run_timeout_ms.map(|t| start_ms.saturating_add(t));
+        let run = self
+            .run_timeout_ms
+            .map(|t| start_ms.saturating_add(t).min(MAX_TIME_MS));
         match (run, self.execution_deadline_ms) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -74,7 +79,14 @@ pub(crate) async fn time_out(core: &Arc<Core>, run_id: RunId) {
     match core.store.commit(batch).await {
         Ok(_) => close_outside_committed(core, &run, outcome).await,
         Err(StoreError::CheckFailed(_)) => {}
-        Err(err) => tracing::warn!(%run_id, "could not record the run's timeout: {err}"),
+        Err(err) => {
+            tracing::warn!(%run_id, "could not record the run's timeout, retrying: {err}");
+            core.timers.arm(TimerRecord {
+                run_id,
+                seq: DEADLINE_SEQ,
+                fire_at_ms: now.saturating_add(RETRY_MS),
+            });
+        }
     }
 }
 

@@ -159,6 +159,11 @@ pub(crate) fn committed(
     if let Some(successor) = successor {
         successor.committed(core, &mut appended);
     }
+    // Requests to other workflows are delivered even if the run was closed
+    // meanwhile: they are durable in the outbox.
+    for entry in produced.iter().filter_map(|e| outbox_entry(run.id, e)) {
+        deliver_external(core, entry);
+    }
     if run.is_closed() {
         tracing::debug!(run_id = %run.id, "run closed while it was activated; no effects");
         return;
@@ -280,11 +285,6 @@ fn effect(core: &Arc<Core>, run: &Arc<RunHandle>, machine: &RunMachine, event: &
             if machine.cancellation_type(a.seq) != Some(CancellationType::Abandon) =>
         {
             core.cancel_activity(run.id, a.seq);
-        }
-        Event::ExternalSignalRequested(_) | Event::ExternalCancelRequested(_) => {
-            if let Some(entry) = outbox_entry(run.id, event) {
-                deliver_external(core, entry);
-            }
         }
         _ => {}
     }
