@@ -8,6 +8,7 @@ mod crash;
 mod deployments;
 mod errors;
 mod examples;
+mod external;
 mod hostile;
 mod lifecycle;
 mod limits;
@@ -34,6 +35,7 @@ fn every_guest_has_a_test() {
         "deployments",
         "errors",
         "examples",
+        "external",
         "hostile",
         "lifecycle",
         "memory",

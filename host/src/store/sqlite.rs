@@ -3,13 +3,14 @@
 //! transaction (each batch in its own savepoint), so throughput does not
 //! cost durability. Reads use a small pool of read-only connections.
 
+mod rows;
 mod writes;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::history::{Event, HistoryEvent};
@@ -18,8 +19,12 @@ use crate::store::{
     ActivityTask, Batch, ComponentRecord, ComponentSummary, OutboxEntry, RunFilter, RunRecord,
     Store, StoreError, StoreResult, TimerRecord, WorkflowTypeInfo,
 };
-use crate::types::{Payload, RunStatus};
+use crate::types::RunStatus;
 
+use self::rows::{
+    LIST_COLUMNS, RUN_COLUMNS, TASK_COLUMNS, decode, decode_json, run_record, task_record,
+    timer_record,
+};
 use self::writes::apply;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts them.
@@ -191,77 +196,6 @@ fn commit_group(
 }
 
 /// Decode a column that the store itself wrote; a failure means corruption.
-fn decode<T: std::str::FromStr>(text: String) -> rusqlite::Result<T>
-where
-    T::Err: std::fmt::Display,
-{
-    text.parse().map_err(|e: T::Err| {
-        rusqlite::Error::FromSqlConversionFailure(
-            0,
-            rusqlite::types::Type::Text,
-            e.to_string().into(),
-        )
-    })
-}
-
-fn decode_json<T: serde::de::DeserializeOwned>(text: &str) -> rusqlite::Result<T> {
-    serde_json::from_str(text).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.into())
-    })
-}
-
-const RUN_COLUMNS: &str =
-    "run_id, workflow_id, workflow_type, component, status, created_at_ms, closed_at_ms, outcome";
-
-/// [`RUN_COLUMNS`] for lists: outcomes over 64 KiB (large results) are left
-/// out, so a page of runs never loads their payloads.
-const LIST_COLUMNS: &str = "run_id, workflow_id, workflow_type, component, status, created_at_ms, \
-     closed_at_ms, CASE WHEN length(outcome) <= 65536 THEN outcome END";
-
-fn run_record(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
-    let outcome: Option<String> = row.get(7)?;
-    Ok(RunRecord {
-        run_id: decode(row.get(0)?)?,
-        workflow_id: decode::<WorkflowId>(row.get(1)?)?,
-        workflow_type: row.get(2)?,
-        component: decode(row.get(3)?)?,
-        status: decode::<RunStatus>(row.get(4)?)?,
-        created_at_ms: row.get(5)?,
-        closed_at_ms: row.get(6)?,
-        outcome: outcome.as_deref().map(decode_json).transpose()?,
-    })
-}
-
-fn timer_record(row: &Row<'_>) -> rusqlite::Result<TimerRecord> {
-    Ok(TimerRecord {
-        run_id: decode(row.get(0)?)?,
-        seq: row.get(1)?,
-        fire_at_ms: row.get(2)?,
-    })
-}
-
-const TASK_COLUMNS: &str = "run_id, seq, workflow_id, name, input, options, attempt, scheduled_at_ms, \
-     not_before_ms, heartbeat, last_failure";
-
-fn task_record(row: &Row<'_>) -> rusqlite::Result<ActivityTask> {
-    let options: String = row.get(5)?;
-    let heartbeat: Option<Vec<u8>> = row.get(9)?;
-    let last_failure: Option<String> = row.get(10)?;
-    Ok(ActivityTask {
-        run_id: decode(row.get(0)?)?,
-        seq: row.get(1)?,
-        workflow_id: decode::<WorkflowId>(row.get(2)?)?,
-        name: row.get(3)?,
-        input: Payload::from_bytes(row.get(4)?),
-        options: decode_json(&options)?,
-        attempt: row.get(6)?,
-        scheduled_at_ms: row.get(7)?,
-        not_before_ms: row.get(8)?,
-        heartbeat: heartbeat.map(Payload::from_bytes),
-        last_failure: last_failure.as_deref().map(decode_json).transpose()?,
-    })
-}
-
 #[async_trait]
 impl Store for SqliteStore {
     async fn commit(&self, batch: Batch) -> StoreResult<Vec<HistoryEvent>> {
