@@ -123,7 +123,8 @@ impl<W: 'static> WorkflowContext<W> {
     /// the error from `run` (`return Err(ctx.continue_as_new(&next))`). A
     /// workflow that loops forever does this now and then to keep its
     /// history short; the caller waiting for the result gets the last run's.
-    /// Commands still pending are dropped with the run; signals not yet
+    /// Timers and activities still pending are dropped with the run
+    /// (requests to other workflows are still delivered); signals not yet
     /// handled stay with the old run.
     pub fn continue_as_new<I: Serialize + ?Sized>(&self, input: &I) -> Error {
         continue_as_new(input, true)

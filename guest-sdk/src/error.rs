@@ -8,6 +8,7 @@ use crate::bindings::keel::workflow::types::Failure;
 /// [`Error::Cancelled`], to finish as cancelled) and matches on it to handle
 /// activity failures and cancellation.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Error {
     /// This step was cancelled: a cancellation request reached its task
     /// (the workflow's, passed on to the main task and what it awaits), or

@@ -397,7 +397,11 @@ fn replay(component: &Path, history: &Path) -> ExitCode {
     };
     match replayer.replay_exported(&exported) {
         Ok(outcome) => {
-            let reached = outcome.map_or("is still running".to_string(), |o| format!("ends: {o}"));
+            let reached = outcome.map_or(
+                "was not closed by its code (it is open, or was terminated or timed out)"
+                    .to_string(),
+                |o| format!("ends: {o}"),
+            );
             out!(
                 "ok: {} events of workflow {} run {} replay cleanly; the run {reached}",
                 exported.events.len(),

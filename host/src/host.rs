@@ -219,7 +219,7 @@ impl Host {
         let result = call(run.clone()).await;
         if let Err(Error::NotFound(_) | Error::FailedPrecondition(_)) = &result
             && let Some(next) = self.core.open_run(workflow_id)
-            && next.id != run.id
+            && next.predecessor() == Some(run.id)
         {
             return call(next).await;
         }

@@ -12,6 +12,8 @@ pub struct RunLimits {
     pub max_pending_activities: usize,
     /// Timers started and not yet fired or cancelled.
     pub max_pending_timers: usize,
+    /// Requests to other workflows (signal, cancel) not yet delivered.
+    pub max_pending_external_requests: usize,
     /// Events in a run's history past which a warning is logged.
     pub history_warn_events: u64,
     /// Events in a run's history; an activation that would go past it fails
@@ -29,6 +31,7 @@ impl Default for RunLimits {
         RunLimits {
             max_pending_activities: 2_000,
             max_pending_timers: 10_000,
+            max_pending_external_requests: 2_000,
             history_warn_events: 10_240,
             max_history_events: 51_200,
             max_history_bytes: 50 << 20,
@@ -51,6 +54,7 @@ pub(crate) enum Limit {
     CommandsPerActivation,
     PendingActivities,
     PendingTimers,
+    PendingExternalRequests,
     HistoryEvents,
     HistoryBytes,
     WasiResources,
@@ -103,6 +107,11 @@ impl fmt::Display for LimitExceeded {
                 f,
                 "the run would have {value} pending timers, over the limit of {max}; \
                  await some before starting more"
+            ),
+            Limit::PendingExternalRequests => write!(
+                f,
+                "the run would have {value} requests to other workflows not yet delivered, over \
+                 the limit of {max}; await some before making more"
             ),
             Limit::HistoryEvents => write!(
                 f,

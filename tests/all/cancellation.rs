@@ -3,8 +3,14 @@
 //! task can be cancelled on its own and awaited for its outcome; a shield
 //! lets a step finish. And dynamic signal handlers. Each log is read by a
 //! query after the run closed, so it also shows the run replays to the same
-//! state.
+//! state. Where a cancel must come while a timer is pending, the host runs
+//! on a manual clock, which moves only once the cancel is recorded.
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use keel_host::clock::ManualClock;
+use keel_host::history::Event;
 use keel_host::{Error, Outcome, Payload, StartWorkflow, WorkflowId};
 use keel_tests::{TestHost, guests, id};
 use serde_json::{Value, json};
@@ -13,6 +19,13 @@ async fn host() -> TestHost {
     let t = TestHost::new().await.unwrap();
     t.deploy(guests::CANCELLATION).await.unwrap();
     t
+}
+
+/// A host on a manual clock.
+async fn clocked() -> (TestHost, Arc<ManualClock>) {
+    let (t, clock) = TestHost::with_manual_clock().await.unwrap();
+    t.deploy(guests::CANCELLATION).await.unwrap();
+    (t, clock)
 }
 
 async fn start(t: &TestHost, workflow_id: &str, workflow_type: &str, input: Value) -> WorkflowId {
@@ -45,10 +58,11 @@ async fn position(t: &TestHost, wf: &WorkflowId, kind: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_workflow_cancel_reaches_the_main_task_and_not_a_background_task() {
-    let t = host().await;
+    let (t, clock) = clocked().await;
     let wf = start(&t, "bg", "background", json!(null)).await;
     when_timers_pending(&t, &wf, 2).await;
     t.host.cancel(&wf, "stop").await.unwrap();
+    clock.advance(Duration::from_secs(1));
     let outcome = t.host.result(&wf).await.unwrap();
     assert!(matches!(outcome, Outcome::Cancelled(_)), "{outcome}");
     assert_eq!(
@@ -100,10 +114,11 @@ async fn one_timer_activity_or_task_is_cancelled_alone_and_awaited_for_its_outco
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shielded_step_finishes_and_the_cancel_reaches_the_next_step() {
-    let t = host().await;
+    let (t, clock) = clocked().await;
     let wf = start(&t, "sh", "shielded", json!(null)).await;
     when_timers_pending(&t, &wf, 1).await;
     t.host.cancel(&wf, "stop").await.unwrap();
+    clock.advance(Duration::from_secs(1));
     let outcome = t.host.result(&wf).await.unwrap();
     let Outcome::Cancelled(failure) = outcome else {
         panic!("{outcome}");
@@ -169,10 +184,11 @@ async fn a_dynamic_signal_handler_takes_every_name_the_type_does_not_handle() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancel_passed_on_to_a_task_that_never_takes_it_comes_back() {
-    let t = host().await;
+    let (t, clock) = clocked().await;
     let wf = start(&t, "nested", "nested-shield", json!(null)).await;
     when_timers_pending(&t, &wf, 1).await;
     t.host.cancel(&wf, "stop").await.unwrap();
+    clock.advance(Duration::from_secs(1));
     let outcome = t.host.result(&wf).await.unwrap();
     assert!(matches!(outcome, Outcome::Cancelled(_)), "{outcome}");
     assert_eq!(
@@ -187,23 +203,22 @@ async fn a_cancel_passed_on_to_a_task_that_never_takes_it_comes_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_repeated_cancel_does_not_cut_the_clean_up_short() {
-    let t = host().await;
-    let wf = start(&t, "clean", "cleanup", json!(500)).await;
+    let (t, clock) = clocked().await;
+    let wf = start(&t, "clean", "cleanup", json!(1_000)).await;
     when_timers_pending(&t, &wf, 1).await;
     t.host.cancel(&wf, "stop").await.unwrap();
+    // The hour's sleep is cancelled and the clean-up's timer started.
     keel_tests::eventually("the clean-up runs", || async {
-        !t.host
-            .describe(&wf)
-            .await
-            .unwrap()
-            .pending_activities
-            .is_empty()
+        t.host.history(&wf).await.unwrap().iter().any(
+            |e| matches!(&e.event, Event::TimerStarted(started) if started.duration_ms == 1_000),
+        )
     })
     .await;
     t.host.cancel(&wf, "stop, I said").await.unwrap();
+    clock.advance(Duration::from_secs(1));
     let outcome = t.host.result(&wf).await.unwrap();
     assert!(matches!(outcome, Outcome::Cancelled(_)), "{outcome}");
-    assert_eq!(log(&t, &wf).await, ["cleanup: Ok(500)"]);
+    assert_eq!(log(&t, &wf).await, ["cleanup: Ok(())"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -17,6 +17,7 @@ async fn small_host() -> TestHost {
     config.engine.max_activation_payload_bytes = 4 << 20;
     config.limits.max_pending_timers = 50;
     config.limits.max_pending_activities = 20;
+    config.limits.max_pending_external_requests = 10;
     config.limits.history_warn_events = 100;
     config.limits.max_history_events = 300;
     let t = TestHost::with_config(config).await.unwrap();
@@ -95,7 +96,7 @@ async fn the_payloads_of_one_activation_are_bounded_together() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn too_many_pending_timers_or_activities_fail_the_task() {
+async fn too_many_pending_timers_activities_or_requests_fail_the_task() {
     let t = small_host().await;
     let timers = flood(&t, "timers", json!({"timers": 60, "steps": 1})).await;
     task_fails(
@@ -113,10 +114,18 @@ async fn too_many_pending_timers_or_activities_fail_the_task() {
         "30 pending activities, over the limit of 20",
     )
     .await;
+    let externals = flood(&t, "externals", json!({"externals": 11, "steps": 1})).await;
+    task_fails(
+        &t,
+        &externals,
+        "KEEL-LIMIT",
+        "11 requests to other workflows not yet delivered, over the limit of 10",
+    )
+    .await;
     let within = flood(
         &t,
         "within",
-        json!({"timers": 49, "activities": 20, "steps": 1}),
+        json!({"timers": 49, "activities": 20, "externals": 10, "steps": 1}),
     )
     .await;
     let steps: u32 = t.host.result(&within).await.unwrap().into_result().unwrap();

@@ -2,8 +2,7 @@
 //! event that resolves the current step, a start and a cancel delivered
 //! together, activities dropped in the activation that scheduled them or in
 //! the one that closes the run, and activities racing timers. Each command
-//! resolves exactly once, and no acknowledged cancel is lost. A request to
-//! another workflow is delivered once across a crash.
+//! resolves exactly once, and no acknowledged cancel is lost.
 
 use std::collections::HashMap;
 use std::time::Duration;

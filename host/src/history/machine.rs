@@ -33,6 +33,7 @@ pub struct Plan {
 pub(crate) struct After {
     pub(crate) timers: usize,
     pub(crate) activities: usize,
+    pub(crate) externals: usize,
     pub(crate) events: usize,
 }
 
@@ -199,13 +200,19 @@ impl RunMachine {
         After {
             timers: scratch.timers.len(),
             activities: scratch.activities.len(),
+            externals: scratch.externals.len(),
             events: plan.events.len() + plan.followups.len(),
         }
     }
 
-    /// How many timers and activities are pending.
-    pub(crate) fn pending_counts(&self) -> (usize, usize) {
-        (self.timers.len(), self.activities.len())
+    /// How many timers, activities and requests to other workflows are
+    /// pending.
+    pub(crate) fn pending_counts(&self) -> (usize, usize, usize) {
+        (
+            self.timers.len(),
+            self.activities.len(),
+            self.externals.len(),
+        )
     }
 
     /// Sequence numbers and due times of the pending timers.

@@ -123,16 +123,19 @@ impl Host {
         // and so are the outcomes of requests to other workflows made
         // before it: those requests are not made again.
         let after = prefix.last().map_or(event_id, |e| e.id);
+        let pending: Vec<u32> = machine
+            .pending_externals()
+            .filter_map(|requested| outbox_entry(old.run_id, requested))
+            .map(|entry| entry.seq)
+            .collect();
         let signals: Vec<Event> = history
             .iter()
             .filter(|e| e.id > after)
-            .filter(|e| {
-                matches!(
-                    e.event,
-                    Event::SignalReceived(_)
-                        | Event::ExternalRequestCompleted(_)
-                        | Event::ExternalRequestFailed(_)
-                )
+            .filter(|e| match &e.event {
+                Event::SignalReceived(_) => true,
+                Event::ExternalRequestCompleted(r) => pending.contains(&r.seq),
+                Event::ExternalRequestFailed(r) => pending.contains(&r.seq),
+                _ => false,
             })
             .map(|e| e.event.clone())
             .collect();

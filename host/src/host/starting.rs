@@ -36,6 +36,16 @@ impl Host {
                 ))
             })?;
         self.check_payload("input", &start.input)?;
+        for (name, timeout) in [
+            ("run timeout", start.run_timeout),
+            ("execution timeout", start.execution_timeout),
+        ] {
+            if timeout.is_some_and(|t| t.is_zero()) {
+                return Err(Error::InvalidArgument(format!(
+                    "the {name} is zero; leave it out for none"
+                )));
+            }
+        }
         let request = start.request_id.clone();
         if let Some(started) = self
             .started_by(&start.workflow_id, request.as_ref())

@@ -18,10 +18,16 @@ pub(crate) fn check_limits(
 ) -> std::result::Result<(), LimitExceeded> {
     let limits = &core.config.limits;
     let commands = &activated.commands;
-    let (timers, activities) = machine.pending_counts();
+    let (timers, activities, externals) = machine.pending_counts();
     let count = |started: fn(&Command) -> bool| commands.iter().filter(|c| started(c)).count();
     let started = count(|c| matches!(c, Command::StartTimer { .. }));
     let scheduled = count(|c| matches!(c, Command::ScheduleActivity { .. }));
+    let requested = count(|c| {
+        matches!(
+            c,
+            Command::SignalExternal { .. } | Command::CancelExternal { .. }
+        )
+    });
     let seen = run.mailbox().seen_through;
     // Upper bounds: a command event and a follow-up per command, then the
     // close and the boundary; the exact count only near a limit.
@@ -30,6 +36,7 @@ pub(crate) fn check_limits(
     let history_room = limits.max_history_events.saturating_sub(2);
     if timers + started > limits.max_pending_timers
         || activities + scheduled > limits.max_pending_activities
+        || externals + requested > limits.max_pending_external_requests
         || events > history_room
     {
         let inputs: Vec<&Event> = inputs.iter().map(|e| &e.event).collect();
@@ -43,6 +50,11 @@ pub(crate) fn check_limits(
             Limit::PendingActivities,
             after.activities as u64,
             limits.max_pending_activities as u64,
+        )?;
+        LimitExceeded::check(
+            Limit::PendingExternalRequests,
+            after.externals as u64,
+            limits.max_pending_external_requests as u64,
         )?;
         events = seen + after.events as u64 + 2;
         if events > history_room {

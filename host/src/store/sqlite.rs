@@ -195,7 +195,6 @@ fn commit_group(
     }
 }
 
-/// Decode a column that the store itself wrote; a failure means corruption.
 #[async_trait]
 impl Store for SqliteStore {
     async fn commit(&self, batch: Batch) -> StoreResult<Vec<HistoryEvent>> {

@@ -7,6 +7,7 @@ use crate::ids::WorkflowId;
 use crate::store::{ActivityTask, RunRecord, TimerRecord};
 use crate::types::{Payload, RunStatus};
 
+/// Decode a column that the store itself wrote; a failure means corruption.
 pub(super) fn decode<T: std::str::FromStr>(text: String) -> rusqlite::Result<T>
 where
     T::Err: std::fmt::Display,

@@ -66,6 +66,9 @@ pub struct Flood {
     pub timers: u32,
     /// Hour-long `slow` activities scheduled in the first activation.
     pub activities: u32,
+    /// Signals to the workflow `nobody` sent in the first activation, not
+    /// awaited there.
+    pub externals: u32,
     /// 1 ms sleeps one after another, each its own activation.
     pub steps: u32,
     /// Bytes of the failure message the run ends with, if not 0.
@@ -86,6 +89,9 @@ impl Workflow for FloodWorkflow {
     async fn run(ctx: WorkflowContext<Self>, flood: Flood) -> Result<u32> {
         let hour = Duration::from_secs(3600);
         let timers: Vec<_> = (0..flood.timers).map(|_| ctx.sleep(hour)).collect();
+        let externals: Vec<_> = (0..flood.externals)
+            .map(|_| ctx.signal_external("nobody", "x", &()))
+            .collect();
         let big = "x".repeat(flood.input_bytes);
         let activities: Vec<_> = (0..flood.activities)
             .map(|_| match flood.input_bytes {
@@ -99,7 +105,7 @@ impl Workflow for FloodWorkflow {
         if flood.failure_bytes > 0 {
             return Err(Error::application("Long", "x".repeat(flood.failure_bytes)));
         }
-        drop((timers, activities));
+        drop((timers, activities, externals));
         Ok(flood.steps)
     }
 }
