@@ -191,11 +191,13 @@ async fn workflow(client: &Client, command: WorkflowCommand) -> Result<ExitCode>
             request_id,
             run_timeout,
             execution_timeout,
+            start_delay,
         } => {
             let start = StartWorkflow {
                 request_id,
                 run_timeout,
                 execution_timeout,
+                start_delay,
                 workflow_id: WorkflowId::new(&id)?,
                 workflow_type,
                 input: payload(input)?,

@@ -28,7 +28,7 @@ use std::sync::Arc;
 use crate::error::{Error, Result};
 use crate::history::{CancelRequested, Event, SignalReceived};
 use crate::ids::{RequestId, WorkflowId};
-use crate::runtime::{Core, Recovered, RunHandle, deadline, failures};
+use crate::runtime::{Core, Recovered, RunHandle, deadline, delay, failures};
 use crate::store::{Batch, Check, Op, RunRecord, StoreError};
 use crate::types::{Outcome, Payload};
 
@@ -262,6 +262,11 @@ impl Host {
         if let Some(request) = request {
             batch = record_request(batch, run, request);
         }
+        // A signal or cancel starts a delayed run at once.
+        let held = run.mailbox().held;
+        if held {
+            batch = batch.op(Op::DeleteTimer(run.id, delay::START_SEQ));
+        }
         let appended = match self.core.store.commit(batch).await {
             Err(StoreError::DuplicateRequest(..))
             | Err(StoreError::CheckFailed(Check::RequestNew(..))) => return Ok(()),
@@ -281,6 +286,9 @@ impl Host {
             }
             other => other,
         })?;
+        if held {
+            delay::release(&self.core, run.id);
+        }
         self.core.deliver(run.id, appended);
         Ok(())
     }

@@ -7,6 +7,7 @@ mod busy;
 mod cache;
 mod continuation;
 pub(crate) mod deadline;
+pub(crate) mod delay;
 pub(crate) mod failures;
 pub(crate) mod limits;
 mod memory;

@@ -266,6 +266,19 @@ fn the_cli_drives_every_workflow_command() {
     );
     let listed = server.ok(&["workflow", "list", "--status", "timed-out"]);
     assert!(listed.contains("c5"), "{listed}");
+
+    // A delayed start runs at once when a signal comes.
+    server.ok(&[
+        "workflow",
+        "start",
+        "signals",
+        "--id",
+        "c6",
+        "--start-delay",
+        "1h",
+    ]);
+    server.ok(&["workflow", "signal", "c6", "finish"]);
+    assert_eq!(server.ok(&["workflow", "result", "c6"]).trim(), "[]");
     let err = server.fails(&[
         "workflow",
         "start",

@@ -9,7 +9,7 @@ use keel_host::clock::{Clock, ManualClock};
 use keel_host::history::Event;
 use keel_host::store::RunFilter;
 use keel_host::testing::TestEnvironment;
-use keel_host::{Outcome, RunStatus, StartWorkflow, WorkflowId};
+use keel_host::{Outcome, Payload, RunStatus, StartWorkflow, WorkflowId};
 use keel_tests::{TestHost, eventually, guests, id};
 use serde_json::json;
 
@@ -325,4 +325,84 @@ async fn a_run_timeout_survives_a_restart() {
         .expect("the run timed out after the restart")
         .unwrap();
     assert!(matches!(outcome, Outcome::TimedOut(_)), "{outcome}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delayed_start_runs_the_code_once_the_delay_has_passed() {
+    let (t, clock) = TestHost::with_manual_clock().await.unwrap();
+    t.deploy(guests::KITCHEN_SINK).await.unwrap();
+    let wf = id("later");
+    let start = StartWorkflow::new("later", "timers", &json!(1))
+        .unwrap()
+        .start_delay(Duration::from_secs(3_600));
+    t.host.start(start).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let kinds: Vec<&str> = t
+        .host
+        .history(&wf)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.event.kind())
+        .collect();
+    assert_eq!(kinds, ["WorkflowStarted"], "the code ran before its delay");
+    assert!(
+        t.host
+            .describe(&wf)
+            .await
+            .unwrap()
+            .pending_timers
+            .is_empty()
+    );
+    clock.advance(Duration::from_secs(3_600));
+    eventually("the code runs", || async {
+        t.host.describe(&wf).await.unwrap().pending_timers.len() == 1
+    })
+    .await;
+    clock.advance(Duration::from_millis(1));
+    let slept: u64 = t.host.result(&wf).await.unwrap().into_result().unwrap();
+    assert_eq!(slept, 1);
+    let history = t.host.history(&wf).await.unwrap();
+    let first_activation = history
+        .iter()
+        .find(|e| e.event.kind() == "ActivationCompleted")
+        .unwrap();
+    assert!(first_activation.time_ms >= history[0].time_ms + 3_600_000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signal_starts_a_delayed_run_at_once_also_after_a_restart() {
+    let t = TestHost::new().await.unwrap();
+    t.deploy(guests::KITCHEN_SINK).await.unwrap();
+    let wf = id("held");
+    let start = StartWorkflow::new("held", "signals", &json!(null))
+        .unwrap()
+        .start_delay(Duration::from_secs(3_600));
+    t.host.start(start).await.unwrap();
+    // Stopped, and every task of it ended, before the next host opens.
+    t.host.stop(Duration::from_secs(5)).await;
+    drop(t.host);
+    let host = keel_tests::open(&t.db, keel_tests::test_config())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let history = host.history(&wf).await.unwrap();
+    assert_eq!(
+        history.len(),
+        1,
+        "the code ran before its delay: {history:?}"
+    );
+    host.signal(&wf, "add", Payload::json(&"a").unwrap())
+        .await
+        .unwrap();
+    host.signal(&wf, "finish", Payload::default())
+        .await
+        .unwrap();
+    let items: Vec<String> = tokio::time::timeout(Duration::from_secs(30), host.result(&wf))
+        .await
+        .expect("the signal started the run")
+        .unwrap()
+        .into_result()
+        .unwrap();
+    assert_eq!(items, ["a"]);
 }

@@ -58,6 +58,7 @@ pub(crate) fn start(request: proto::StartWorkflowRequest) -> Result<StartWorkflo
         request_id: request_id(&request.request_id)?,
         run_timeout: timeout(request.run_timeout_ms),
         execution_timeout: timeout(request.execution_timeout_ms),
+        start_delay: timeout(request.start_delay_ms),
         workflow_id: workflow_id(&request.workflow_id)?,
         workflow_type: request.workflow_type,
         input: payload(request.input)?,
@@ -93,6 +94,7 @@ pub(crate) fn start_request(start: StartWorkflow) -> proto::StartWorkflowRequest
     proto::StartWorkflowRequest {
         run_timeout_ms: start.run_timeout.map(millis),
         execution_timeout_ms: start.execution_timeout.map(millis),
+        start_delay_ms: start.start_delay.map(millis),
         workflow_id: start.workflow_id.to_string(),
         workflow_type: start.workflow_type,
         input: start.input.into_bytes(),

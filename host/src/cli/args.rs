@@ -104,6 +104,10 @@ pub(super) enum WorkflowCommand {
         /// continue-as-new.
         #[arg(long, value_parser = humantime::parse_duration)]
         execution_timeout: Option<Duration>,
+        /// Run the workflow's code only this long after the start (a signal
+        /// or cancel that comes first starts it at once).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        start_delay: Option<Duration>,
     },
     /// Send a signal to the open run.
     Signal {

@@ -30,6 +30,10 @@ pub struct StartWorkflow {
     /// Close the workflow as timed out this long after it starts: this run
     /// and the runs that continue it as new.
     pub execution_timeout: Option<Duration>,
+    /// Run the workflow's code only this long after the start (a signal or
+    /// cancel that comes first starts it at once); signal-with-start
+    /// ignores it.
+    pub start_delay: Option<Duration>,
 }
 
 /// The run a start request leads to.
@@ -149,7 +153,15 @@ impl StartWorkflow {
             request_id: None,
             run_timeout: None,
             execution_timeout: None,
+            start_delay: None,
         })
+    }
+
+    /// Run the workflow's code only `delay` after the start, unless a
+    /// signal or cancel comes first (Temporal's start delay).
+    pub fn start_delay(mut self, delay: Duration) -> Self {
+        self.start_delay = Some(delay);
+        self
     }
 
     /// Close the run as timed out if it is still open `timeout` after it

@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::history::{Event, HistoryEvent};
 use crate::ids::{RunId, WorkflowId};
 use crate::runtime::deadline::DEADLINE_SEQ;
+use crate::runtime::delay::START_SEQ;
 use crate::runtime::{QueryRequest, RunHandle, activation};
 use crate::store::{RunFilter, RunRecord};
 use crate::types::{Outcome, Payload, RunStatus};
@@ -164,7 +165,7 @@ impl Host {
             run,
             pending_timers: timers
                 .into_iter()
-                .filter(|t| t.seq != DEADLINE_SEQ)
+                .filter(|t| t.seq != DEADLINE_SEQ && t.seq != START_SEQ)
                 .map(|t| PendingTimer {
                     seq: t.seq,
                     fire_at_ms: t.fire_at_ms,

@@ -13,8 +13,9 @@ use crate::history::{Event, HistoryEvent, MAX_TIME_MS, SignalReceived, WorkflowS
 use crate::ids::{self, RunId};
 use crate::runtime::activation::{self, FirstActivation};
 use crate::runtime::deadline::Deadlines;
+use crate::runtime::delay;
 use crate::runtime::{LiveRun, RunHandle, failures, limits, recording};
-use crate::store::{Batch, Check, Op, RunRecord, StoreError};
+use crate::store::{Batch, Check, Op, RunRecord, StoreError, TimerRecord};
 use crate::types::{IdConflictPolicy, IdReusePolicy, Payload, RunStatus};
 
 impl Host {
@@ -39,6 +40,7 @@ impl Host {
         for (name, timeout) in [
             ("run timeout", start.run_timeout),
             ("execution timeout", start.execution_timeout),
+            ("start delay", start.start_delay),
         ] {
             if timeout.is_some_and(|t| t.is_zero()) {
                 return Err(Error::InvalidArgument(format!(
@@ -87,6 +89,8 @@ impl Host {
                 .await;
         }
         let mut events = Vec::new();
+        // Signal-with-start starts at once.
+        let delay = start.start_delay.filter(|_| signal.is_none());
         if let Some((name, input)) = signal {
             let loaded = self.core.component(&component_id).await?;
             let info = loaded.workflow_type(&start.workflow_type);
@@ -163,6 +167,21 @@ impl Host {
             StoreError::CheckFailed(check) => Error::AlreadyExists(check.to_string()),
             other => other.into(),
         };
+        if let Some(delay) = delay {
+            let at = now
+                .saturating_add(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX))
+                .min(MAX_TIME_MS);
+            let stored = self.store_delayed(&handle, batch, at, deadline).await;
+            if let Err(err) = stored {
+                return self
+                    .start_refused(&workflow_id, request.as_ref(), refused(err))
+                    .await;
+            }
+            return Ok(Started {
+                run_id,
+                started: true,
+            });
+        }
         // The first activation runs before anything is stored and is
         // committed with the start: one durable write instead of two, and
         // its effects still follow the commit. New runs' events get ids 1..
@@ -228,6 +247,33 @@ impl Host {
             .await?;
         self.core.insert_run(handle.clone());
         recording::committed(&self.core, handle, recording, Some(live), appended);
+        Ok(())
+    }
+
+    /// Commit a start whose code runs only at `at` (or when a signal or
+    /// cancel comes): its inputs are held until then.
+    async fn store_delayed(
+        &self,
+        handle: &Arc<RunHandle>,
+        batch: Batch,
+        at: u64,
+        deadline: Option<TimerRecord>,
+    ) -> std::result::Result<(), StoreError> {
+        let timer = delay::start_timer(handle.id, at);
+        let appended = self
+            .core
+            .store
+            .commit(batch.op(Op::InsertTimer(timer.clone())))
+            .await?;
+        handle.mark_fresh();
+        handle.saw(appended.iter().map(|e| e.id));
+        handle.mailbox().held = true;
+        handle.push_inputs(appended.into_iter().filter(|e| e.event.is_input()));
+        self.core.insert_run(handle.clone());
+        self.core.timers.arm(timer);
+        if let Some(deadline) = deadline {
+            self.core.timers.arm(deadline);
+        }
         Ok(())
     }
 

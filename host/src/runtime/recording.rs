@@ -18,6 +18,7 @@ use crate::worker::dispatch::dispatch;
 use super::activation::{produced_events, requeue};
 use super::continuation::{self, Successor};
 use super::deadline::DEADLINE_SEQ;
+use super::delay::START_SEQ;
 use super::failures::{back_off, fail_run};
 
 /// History bytes kept free for the events that record a run's failure
@@ -305,6 +306,7 @@ pub(crate) fn finish(
         core.timers.disarm(run.id, seq);
     }
     core.timers.disarm(run.id, DEADLINE_SEQ);
+    core.timers.disarm(run.id, START_SEQ);
     core.cancel_run_activities(run.id);
     tracing::info!(workflow_id = %run.workflow_id, run_id = %run.id, "run closed: {outcome}");
     core.remove_run(run);

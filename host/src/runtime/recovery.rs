@@ -11,6 +11,7 @@ use crate::history::{Event, split_activations};
 use crate::host::Parked;
 use crate::host::deliver_external;
 use crate::runtime::deadline::Deadlines;
+use crate::runtime::delay::START_SEQ;
 use crate::runtime::{Core, RunHandle, activation};
 use crate::store::RunRecord;
 use crate::worker::dispatch::dispatch;
@@ -96,6 +97,12 @@ pub(crate) async fn recover(core: &Arc<Core>) -> Result<Recovered> {
         activities: tasks.len(),
     };
     for timer in timers {
+        if timer.seq == START_SEQ
+            && let Some(run) = core.run(timer.run_id)
+        {
+            // Still within its start delay.
+            run.mailbox().held = true;
+        }
         core.timers.arm(timer);
     }
     for task in tasks {

@@ -42,6 +42,9 @@ pub(crate) struct Mailbox {
     pub(crate) driving: bool,
     /// A failed workflow task waits for its retry; inputs wait with it.
     pub(crate) backing_off: bool,
+    /// The run's start is delayed: its inputs wait until the delay passes
+    /// or a signal or cancel comes.
+    pub(crate) held: bool,
     /// Consecutive failed workflow tasks, for the backoff.
     pub(crate) task_failures: u32,
     /// The latest failed workflow task (code, message), while they fail.
@@ -70,9 +73,9 @@ impl Mailbox {
     }
 
     /// Inputs may be delivered: the run is neither waiting out a failed
-    /// task's backoff nor parked.
+    /// task's backoff, nor a start delay, nor parked.
     fn deliverable(&self) -> bool {
-        !self.backing_off && self.parked.is_none()
+        !self.backing_off && !self.held && self.parked.is_none()
     }
 
     /// The actor has something to do: a query, an upgrade, or inputs it

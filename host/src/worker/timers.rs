@@ -14,6 +14,7 @@ use crate::clock::{Clock, Sleep};
 use crate::history::{Event, TimerFired};
 use crate::ids::RunId;
 use crate::runtime::deadline::{self, DEADLINE_SEQ};
+use crate::runtime::delay::{self, START_SEQ};
 use crate::runtime::{Core, Working};
 use crate::store::{Batch, Check, Op, StoreError, TimerRecord};
 
@@ -155,6 +156,9 @@ async fn run(
 async fn fire(core: Arc<Core>, run_id: RunId, seq: u32, _working: Working) {
     if seq == DEADLINE_SEQ {
         return deadline::time_out(&core, run_id).await;
+    }
+    if seq == START_SEQ {
+        return delay::start(&core, run_id).await;
     }
     let now = core.clock.now_ms();
     tracing::debug!(%run_id, seq, "timer due");
