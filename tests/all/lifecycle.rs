@@ -2,12 +2,10 @@
 //! starts in one commit, on the type's current version or pinned to the
 //! old one, and the result follows the chain, also across a restart.
 
-use std::time::Duration;
-
 use keel_host::history::Event;
 use keel_host::store::RunFilter;
 use keel_host::{Outcome, Payload, Replayer, RequestId, RunStatus, StartWorkflow, WorkflowId};
-use keel_tests::{TestHost, guests, id, open, test_config};
+use keel_tests::{TestHost, guests, id};
 use serde_json::json;
 
 async fn start(t: &TestHost, workflow_id: &str, input: serde_json::Value) -> WorkflowId {
@@ -105,13 +103,10 @@ async fn a_chain_goes_on_after_a_restart() {
     t.host.signal(&wf, "go", Payload::default()).await.unwrap();
     next_run(&t.host, &wf, first).await;
     let second = t.host.describe(&wf).await.unwrap().run.run_id;
-    // Stopped, and every task of it ended, before the next host opens.
-    t.host.stop(Duration::from_secs(5)).await;
-    drop(t.host);
-
-    let host = open(&t.db, test_config()).await.unwrap();
+    let t = t.restart().await.unwrap();
+    let host = &t.host;
     host.signal(&wf, "go", Payload::default()).await.unwrap();
-    next_run(&host, &wf, second).await;
+    next_run(host, &wf, second).await;
     host.signal(&wf, "go", Payload::default()).await.unwrap();
     let result: String = host.result(&wf).await.unwrap().into_result().unwrap();
     assert_eq!(result, "v1 done at 2");

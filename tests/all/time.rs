@@ -314,13 +314,8 @@ async fn a_run_timeout_survives_a_restart() {
         .unwrap()
         .run_timeout(Duration::from_millis(500));
     t.host.start(start).await.unwrap();
-    // Stopped, and every task of it ended, before the next host opens.
-    t.host.stop(Duration::from_secs(5)).await;
-    drop(t.host);
-    let host = keel_tests::open(&t.db, keel_tests::test_config())
-        .await
-        .unwrap();
-    let outcome = tokio::time::timeout(Duration::from_secs(30), host.result(&wf))
+    let t = t.restart().await.unwrap();
+    let outcome = tokio::time::timeout(Duration::from_secs(30), t.host.result(&wf))
         .await
         .expect("the run timed out after the restart")
         .unwrap();
@@ -379,12 +374,8 @@ async fn a_signal_starts_a_delayed_run_at_once_also_after_a_restart() {
         .unwrap()
         .start_delay(Duration::from_secs(3_600));
     t.host.start(start).await.unwrap();
-    // Stopped, and every task of it ended, before the next host opens.
-    t.host.stop(Duration::from_secs(5)).await;
-    drop(t.host);
-    let host = keel_tests::open(&t.db, keel_tests::test_config())
-        .await
-        .unwrap();
+    let t = t.restart().await.unwrap();
+    let host = &t.host;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let history = host.history(&wf).await.unwrap();
     assert_eq!(

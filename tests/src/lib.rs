@@ -159,6 +159,16 @@ impl TestHost {
         Self::with_config(test_config()).await
     }
 
+    /// The same store on a new host with [`test_config`], after this one
+    /// stopped and every task of it ended: a clean restart.
+    pub async fn restart(self) -> anyhow::Result<Self> {
+        let TestHost { host, db, dir } = self;
+        host.stop(Duration::from_secs(5)).await;
+        drop(host);
+        let host = open(&db, test_config()).await?;
+        Ok(TestHost { host, db, dir })
+    }
+
     /// A host with `config` and [`activities`].
     pub async fn with_config(config: HostConfig) -> anyhow::Result<Self> {
         init_logs();
