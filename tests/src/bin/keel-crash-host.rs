@@ -1,14 +1,19 @@
-//! A host process for the crash test. `start DB N` starts N timer runs and
+//! A host process for the crash tests. `start DB N` starts N timer runs and
 //! N activity runs, prints `READY` once every run is mid-timer or
 //! mid-activity, and waits to be killed. `resume DB N` opens the same store,
 //! prints what it recovered, waits for every run and prints each outcome as
-//! a JSON line.
+//! a JSON line. `chain DB N` starts a workflow that continues as new N
+//! times and one that signals another workflow N times, prints `READY` once
+//! both are under way, and waits to be killed; `resume-chain DB N` prints
+//! how many open runs it took over, waits for the three workflows and
+//! prints their outcomes as JSON lines.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use keel_host::history::Event;
 use keel_host::{ActivityContext, ActivityError, Host, StartWorkflow};
 use keel_tests::{activities, guests, id, test_config};
 
@@ -88,7 +93,49 @@ async fn main() -> anyhow::Result<()> {
                 }
             }
         }
-        other => bail!("unknown mode {other:?}; use start or resume"),
+        "chain" => {
+            host.deploy(std::fs::read(guests::KITCHEN_SINK)?).await?;
+            host.start(StartWorkflow::new(
+                "loop",
+                "looping",
+                &(0, n, false, false),
+            )?)
+            .await?;
+            host.start(StartWorkflow::new("target", "signals", &())?)
+                .await?;
+            let items: Vec<String> = (0..n).map(|i| i.to_string()).collect();
+            host.start(StartWorkflow::new(
+                "notifier",
+                "notify",
+                &("target", items, "nobody-to-cancel"),
+            )?)
+            .await?;
+            // Under way: the chain has moved on and signals have arrived.
+            let first = host.describe(&id("loop")).await?.run.run_id;
+            loop {
+                let moved_on = host.describe(&id("loop")).await?.run.run_id != first;
+                let signals = host
+                    .history(&id("target"))
+                    .await?
+                    .iter()
+                    .filter(|e| matches!(e.event, Event::SignalReceived(_)))
+                    .count();
+                if moved_on && signals >= 3 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            println!("READY");
+            tokio::time::sleep(Duration::from_secs(3_600)).await;
+        }
+        "resume-chain" => {
+            println!("recovered {}", host.recovered().runs);
+            for wf in ["loop", "target", "notifier"] {
+                let outcome = host.result(&id(wf)).await?;
+                println!("{}", serde_json::json!({"id": wf, "outcome": outcome}));
+            }
+        }
+        other => bail!("unknown mode {other:?}; use start, resume, chain or resume-chain"),
     }
     Ok(())
 }
