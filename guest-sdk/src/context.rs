@@ -57,6 +57,11 @@ impl<W> Clone for WorkflowContext<W> {
 }
 
 impl<W: 'static> WorkflowContext<W> {
+    /// The executor's state this context issues commands through.
+    pub(crate) fn shared(&self) -> &Rc<Shared> {
+        &self.shared
+    }
+
     pub(crate) fn new(state: Rc<RefCell<W>>, shared: Rc<Shared>) -> Self {
         WorkflowContext { state, shared }
     }

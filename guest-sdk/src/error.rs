@@ -33,6 +33,20 @@ pub enum Error {
         /// The activity's name.
         activity: String,
     },
+    /// A child workflow did not complete: it failed (with its own error
+    /// type), or was cancelled, terminated or timed out (error type
+    /// `ChildWorkflowCancelled`, `ChildWorkflowTerminated`,
+    /// `ChildWorkflowTimedOut`).
+    ChildWorkflowFailed {
+        /// The child's workflow id.
+        workflow_id: String,
+        /// The failure's type name.
+        error_type: String,
+        /// The failure's message.
+        message: String,
+        /// The failure's details (JSON), if any.
+        details: Option<Vec<u8>>,
+    },
     /// A payload could not be encoded or decoded.
     Payload(String),
     /// An error raised by workflow code.
@@ -91,26 +105,32 @@ impl Error {
     /// heartbeat timeout).
     pub fn details<T: serde::de::DeserializeOwned>(&self) -> Option<T> {
         match self {
-            Error::ActivityFailed { details, .. } | Error::Application { details, .. } => {
+            Error::ActivityFailed { details, .. }
+            | Error::ChildWorkflowFailed { details, .. }
+            | Error::Application { details, .. } => {
                 serde_json::from_slice(details.as_deref()?).ok()
             }
             _ => None,
         }
     }
 
-    /// True if this error stems from a cancellation (of the workflow or of an
-    /// activity).
+    /// True if this error stems from a cancellation (of the workflow, of an
+    /// activity, or of a child workflow).
     pub fn is_cancelled(&self) -> bool {
-        matches!(self, Error::Cancelled(_) | Error::ActivityCancelled { .. })
+        match self {
+            Error::Cancelled(_) | Error::ActivityCancelled { .. } => true,
+            Error::ChildWorkflowFailed { error_type, .. } => error_type == "ChildWorkflowCancelled",
+            _ => false,
+        }
     }
 
     /// The type name reported in the failure this error becomes.
     pub fn error_type(&self) -> &str {
         match self {
             Error::Cancelled(_) | Error::ActivityCancelled { .. } => "Cancelled",
-            Error::ActivityFailed { error_type, .. } | Error::Application { error_type, .. } => {
-                error_type
-            }
+            Error::ActivityFailed { error_type, .. }
+            | Error::ChildWorkflowFailed { error_type, .. }
+            | Error::Application { error_type, .. } => error_type,
             Error::Payload(_) => "PayloadError",
             Error::ContinueAsNew(_) => "ContinueAsNew",
         }
@@ -130,9 +150,9 @@ impl Error {
             error_type: self.error_type().to_string(),
             non_retryable: true,
             details: match self {
-                Error::ActivityFailed { details, .. } | Error::Application { details, .. } => {
-                    details.clone()
-                }
+                Error::ActivityFailed { details, .. }
+                | Error::ChildWorkflowFailed { details, .. }
+                | Error::Application { details, .. } => details.clone(),
                 _ => None,
             },
         }
@@ -151,6 +171,15 @@ impl fmt::Display for Error {
                 ..
             } => write!(f, "activity '{activity}' failed ({error_type}): {message}"),
             Error::ActivityCancelled { activity } => write!(f, "activity '{activity}' cancelled"),
+            Error::ChildWorkflowFailed {
+                workflow_id,
+                error_type,
+                message,
+                ..
+            } => write!(
+                f,
+                "child workflow '{workflow_id}' failed ({error_type}): {message}"
+            ),
             Error::Payload(message) => write!(f, "bad payload: {message}"),
             Error::Application { message, .. } => f.write_str(message),
             Error::ContinueAsNew(_) => f.write_str("the run continues as new"),

@@ -37,6 +37,7 @@
 #![deny(missing_docs)]
 
 mod activity;
+mod child;
 mod context;
 mod error;
 mod executor;
@@ -49,6 +50,7 @@ mod workflow;
 pub mod bindings;
 
 pub use crate::activity::{ActivityOptions, CancellationType, RetryPolicy};
+pub use crate::child::{ChildHandle, ChildOptions, ChildResult, ChildStart, ParentClosePolicy};
 pub use crate::context::{Level, WorkflowContext, WorkflowInfo};
 pub use crate::error::{ContinueAsNew, Error, Result};
 pub use crate::futures::{ActivityCall, Condition, ExternalCall, JoinHandle, Sleep};

@@ -24,7 +24,7 @@ use std::task::Waker;
 use futures::future::LocalBoxFuture;
 
 use crate::bindings::keel::workflow::activity::{self, Resolution};
-use crate::bindings::keel::workflow::{patch, timer};
+use crate::bindings::keel::workflow::{external, patch, timer};
 
 /// What a pending command is waiting for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +33,9 @@ pub(crate) enum CommandKind {
     Activity,
     /// A request to another workflow: it cannot be cancelled.
     External,
+    /// A child workflow's close: cancelling it asks the child to cancel,
+    /// and it resolves when the child has closed.
+    Child,
 }
 
 /// How a pending command resolved.
@@ -110,6 +113,9 @@ pub(crate) struct Shared {
     /// Each patch id asked about, and the answer, which stays the same for
     /// the rest of the run.
     patches: RefCell<BTreeMap<String, bool>>,
+    /// The workflow id of each child whose close is awaited, by the
+    /// sequence number the close resolves.
+    children: RefCell<BTreeMap<u32, String>>,
     closed: Cell<bool>,
 }
 
@@ -141,6 +147,20 @@ impl Shared {
         );
     }
 
+    /// Track the close of child `workflow_id`, which resolves `seq`.
+    pub(crate) fn track_child(&self, seq: u32, workflow_id: &str) {
+        self.track(seq, CommandKind::Child);
+        self.children
+            .borrow_mut()
+            .insert(seq, workflow_id.to_string());
+    }
+
+    /// The child whose close resolves `seq` did not start.
+    pub(crate) fn untrack_child(&self, seq: u32) {
+        self.slots.borrow_mut().remove(&seq);
+        self.children.borrow_mut().remove(&seq);
+    }
+
     /// Take the resolution of `seq`, or remember `waker` to be woken by it;
     /// the polling task now owns the step.
     pub(crate) fn poll_slot(&self, seq: u32, waker: &Waker) -> Option<Resolved> {
@@ -149,6 +169,7 @@ impl Shared {
         match slot.resolved.take() {
             Some(resolved) => {
                 slots.remove(&seq);
+                self.children.borrow_mut().remove(&seq);
                 Some(resolved)
             }
             None => {
@@ -184,8 +205,9 @@ impl Shared {
         match slot.kind {
             CommandKind::Timer => timer::cancel(seq),
             CommandKind::Activity if !slot.cancel_requested => activity::request_cancel(seq),
-            CommandKind::Activity | CommandKind::External => {}
+            CommandKind::Activity | CommandKind::External | CommandKind::Child => {}
         }
+        self.children.borrow_mut().remove(&seq);
     }
 
     /// Handle a cancellation request of the workflow: its main task is
@@ -283,6 +305,12 @@ impl Shared {
             return;
         }
         slot.cancel_requested = true;
+        if slot.kind == CommandKind::Child
+            && let Some(workflow_id) = self.children.borrow().get(&seq)
+        {
+            // Fire and forget: the child's close tells how it went.
+            external::request_cancel(workflow_id, reason);
+        }
         match slot.kind {
             CommandKind::Timer => {
                 timer::cancel(seq);
@@ -292,7 +320,7 @@ impl Shared {
                 }
             }
             CommandKind::Activity => activity::request_cancel(seq),
-            CommandKind::External => {}
+            CommandKind::External | CommandKind::Child => {}
         }
     }
 

@@ -2,11 +2,15 @@
 //! commands workflow code issues, the state machine that turns commands into
 //! events, and replay with its non-determinism check.
 
+mod child;
 mod command;
 mod event;
 mod machine;
 mod replay;
 
+pub use child::{
+    ChildClosed, ChildStartFailed, ChildStartRequested, ChildStarted, ParentClosePolicy, ParentLink,
+};
 pub use command::{ActivityOptions, CancellationType, Command, RetryPolicy};
 pub use event::{
     ActivationCompleted, ActivityCancelRequested, ActivityCancelled, ActivityCompleted,

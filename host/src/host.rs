@@ -4,6 +4,7 @@
 mod builder;
 mod calls;
 mod checks;
+mod children;
 mod deployments;
 mod external;
 mod reads;
@@ -20,6 +21,7 @@ pub use calls::{
     Deployment, DeploymentInfo, Parked, PendingActivity, PendingTimer, RunDescription,
     StartWorkflow, Started, TaskFailure,
 };
+pub(crate) use children::{close_children, orphans, parent_notice};
 pub(crate) use external::{deliver_external, outbox_entry};
 pub use upgrades::{CompatibilityReport, RunVerdict, Verdict};
 
@@ -67,7 +69,7 @@ impl Host {
     /// the id policies refuse; [`Error::InvalidArgument`] for an input over
     /// the payload limit.
     pub async fn start(&self, start: StartWorkflow) -> Result<Started> {
-        self.start_with(start, None).await
+        self.start_with(start, None, None).await
     }
 
     /// Signal the open run of the start's workflow id, or start a run (with
@@ -89,7 +91,7 @@ impl Host {
                 started: false,
             });
         }
-        self.start_with(start, Some((name, input))).await
+        self.start_with(start, Some((name, input)), None).await
     }
 
     /// Send signal `name` to the open run of `workflow_id`. It is recorded

@@ -4,6 +4,7 @@
 //! else a component asks for.
 
 mod activity;
+mod child;
 mod clocks;
 mod external;
 mod info;
@@ -56,6 +57,7 @@ const ALLOWED_IMPORTS: &[&str] = &[
     "keel:workflow/patch",
     "keel:workflow/lifecycle",
     "keel:workflow/external",
+    "keel:workflow/child",
     "wasi:cli/environment",
     "wasi:cli/exit",
     "wasi:cli/stdin",

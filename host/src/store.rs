@@ -10,7 +10,7 @@ mod sqlite;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::history::{ActivityOptions, Event, HistoryEvent};
+use crate::history::{ActivityOptions, Event, HistoryEvent, ParentLink};
 use crate::ids::{ComponentId, RequestId, RunId, WorkflowId};
 use crate::types::{Failure, IdReusePolicy, Outcome, Payload, RunStatus};
 
@@ -56,6 +56,8 @@ pub struct RunRecord {
     pub closed_at_ms: Option<u64>,
     /// How it ended, once closed.
     pub outcome: Option<Outcome>,
+    /// The run that started it as its child, if one did.
+    pub parent: Option<ParentLink>,
 }
 
 /// A pending durable timer.
@@ -351,6 +353,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every open run.
     async fn open_runs(&self) -> StoreResult<Vec<RunRecord>>;
+
+    /// The runs `parent` started as its children, oldest first.
+    async fn children(&self, parent: RunId) -> StoreResult<Vec<RunRecord>>;
 
     /// Every pending timer.
     async fn timers(&self) -> StoreResult<Vec<TimerRecord>>;

@@ -585,3 +585,33 @@ fn a_bare_keel_server_warns_that_it_serves_no_activities() {
         "{text}"
     );
 }
+
+#[test]
+fn describe_shows_a_parents_children_and_a_childs_parent_over_grpc() {
+    let server = Server::start();
+    server.ok(&["deploy", guests::KITCHEN_SINK]);
+    let input = r#"["signal", "signals", null, "abandon"]"#;
+    server.ok(&[
+        "workflow", "start", "parent", "--id", "fam", "--input", input,
+    ]);
+    let result = server.ok(&["workflow", "result", "fam"]);
+    assert!(result.contains(r#"ok: [\"a\"]"#), "{result}");
+    let parent = server.ok(&["workflow", "describe", "fam"]);
+    assert!(
+        parent.contains("child:        fam-child (run run_")
+            && parent.contains("signals completed"),
+        "{parent}"
+    );
+    let child = server.ok(&["workflow", "describe", "fam-child"]);
+    assert!(
+        child.contains("parent:       fam (run run_") && child.contains("on close: abandon"),
+        "{child}"
+    );
+    let described: serde_json::Value =
+        serde_json::from_str(&server.ok(&["workflow", "describe", "fam", "--json"])).unwrap();
+    assert_eq!(described["children"][0]["workflow_id"], "fam-child");
+    let history = server.ok(&["workflow", "show", "fam"]);
+    for kind in ["ChildStartRequested", "ChildStarted", "ChildClosed"] {
+        assert!(history.contains(kind), "no {kind} in {history}");
+    }
+}

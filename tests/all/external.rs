@@ -100,6 +100,7 @@ async fn a_request_to_another_workflow_delivered_before_a_crash_is_not_delivered
             created_at_ms: now,
             closed_at_ms: None,
             outcome: None,
+            parent: None,
         }))
         .op(Op::Append {
             run_id: run,
@@ -114,6 +115,7 @@ async fn a_request_to_another_workflow_delivered_before_a_crash_is_not_delivered
                     continued_from: None,
                     run_timeout_ms: None,
                     execution_deadline_ms: None,
+                    parent: None,
                 }),
                 Event::ExternalSignalRequested(ExternalSignalRequested {
                     seq: 1,
@@ -193,6 +195,7 @@ async fn a_request_made_by_a_run_that_closed_is_delivered_after_a_crash() {
             created_at_ms: now,
             closed_at_ms: None,
             outcome: None,
+            parent: None,
         }))
         .op(Op::CloseRun {
             run_id: run,

@@ -3,6 +3,7 @@
 mod api;
 mod boundaries;
 mod cancellation;
+mod children;
 mod cli;
 mod crash;
 mod deployments;

@@ -92,6 +92,7 @@ async fn a_start_and_a_cancel_delivered_together_cancel_the_first_wait() {
             created_at_ms: now,
             closed_at_ms: None,
             outcome: None,
+            parent: None,
         }))
         .op(Op::Append {
             run_id: run,
@@ -106,6 +107,7 @@ async fn a_start_and_a_cancel_delivered_together_cancel_the_first_wait() {
                     continued_from: None,
                     run_timeout_ms: None,
                     execution_deadline_ms: None,
+                    parent: None,
                 }),
                 Event::CancelRequested(CancelRequested {
                     reason: "never mind".into(),

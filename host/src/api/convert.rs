@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use super::proto;
 use crate::error::{Error, Result};
-use crate::history::{HistoryEvent, NonDeterminism};
+use crate::history::{HistoryEvent, NonDeterminism, ParentLink};
 use crate::host::{
     DeploymentInfo, Parked, PendingActivity, PendingTimer, RunDescription, StartWorkflow,
     TaskFailure,
@@ -202,7 +202,33 @@ pub(crate) fn run_to_proto(run: RunRecord) -> proto::RunInfo {
         started_at_ms: run.created_at_ms,
         closed_at_ms: run.closed_at_ms,
         outcome: run.outcome.map(outcome_to_proto),
+        parent: run.parent.map(|p| proto::ParentLink {
+            workflow_id: p.workflow_id.to_string(),
+            run_id: p.run_id.to_string(),
+            closed_seq: p.closed_seq,
+            close_policy: enum_name(&p.close_policy),
+        }),
     }
+}
+
+/// A unit enum's serde name (`request_cancel`).
+fn enum_name<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+fn parent_from_proto(p: proto::ParentLink) -> Result<ParentLink> {
+    Ok(ParentLink {
+        run_id: p.run_id.parse::<RunId>()?,
+        workflow_id: workflow_id(&p.workflow_id)?,
+        closed_seq: p.closed_seq,
+        close_policy: serde_json::from_value(serde_json::Value::String(p.close_policy.clone()))
+            .map_err(|_| {
+                Error::InvalidArgument(format!("unknown parent-close policy {:?}", p.close_policy))
+            })?,
+    })
 }
 
 pub(crate) fn run_from_proto(run: proto::RunInfo) -> Result<RunRecord> {
@@ -218,6 +244,7 @@ pub(crate) fn run_from_proto(run: proto::RunInfo) -> Result<RunRecord> {
             .outcome
             .map(|o| outcome_from_proto(Some(o)))
             .transpose()?,
+        parent: run.parent.map(parent_from_proto).transpose()?,
     })
 }
 
@@ -258,6 +285,7 @@ pub(crate) fn description_to_proto(d: RunDescription) -> proto::DescribeWorkflow
             message: f.message,
             attempts: f.attempts,
         }),
+        children: d.children.into_iter().map(run_to_proto).collect(),
     }
 }
 
@@ -348,6 +376,11 @@ pub(crate) fn description_from_proto(d: proto::DescribeWorkflowResponse) -> Resu
             message: f.message,
             attempts: f.attempts,
         }),
+        children: d
+            .children
+            .into_iter()
+            .map(run_from_proto)
+            .collect::<Result<_>>()?,
     })
 }
 

@@ -125,6 +125,23 @@ pub(super) fn description(d: &RunDescription) {
     if let Some(outcome) = &run.outcome {
         out!("outcome:      {outcome}");
     }
+    if let Some(parent) = &run.parent {
+        out!(
+            "parent:       {} (run {}, on close: {})",
+            parent.workflow_id,
+            parent.run_id,
+            parent.close_policy
+        );
+    }
+    for child in &d.children {
+        out!(
+            "child:        {} (run {}) {} {}",
+            child.workflow_id,
+            child.run_id,
+            child.workflow_type,
+            child.status
+        );
+    }
     if let Some(parked) = &d.parked {
         out!("parked:       {parked}");
     }

@@ -349,6 +349,18 @@ fn job(event: &Event) -> Option<guest::Job> {
         Event::ExternalRequestFailed(e) => {
             resolve(e.seq, Resolution::Failed(guest_failure(&e.failure)))
         }
+        Event::ChildStarted(e) => resolve(
+            e.seq,
+            Resolution::Completed(e.run_id.to_string().into_bytes()),
+        ),
+        Event::ChildStartFailed(e) => resolve(e.seq, Resolution::Failed(guest_failure(&e.failure))),
+        Event::ChildClosed(e) => resolve(
+            e.seq,
+            match e.result() {
+                Ok(result) => Resolution::Completed(result.as_bytes().to_vec()),
+                Err(failure) => Resolution::Failed(guest_failure(&failure)),
+            },
+        ),
         Event::SignalReceived(e) => guest::Job::Signal(crate::sandbox::wit_signal::Signal {
             name: e.name.clone(),
             input: e.input.as_bytes().to_vec(),

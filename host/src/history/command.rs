@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::history::child::ChildStartRequested;
 use crate::ids::WorkflowId;
 use crate::types::Payload;
 
@@ -119,6 +120,8 @@ pub enum Command {
         /// Why.
         reason: String,
     },
+    /// Start a child workflow.
+    StartChild(ChildStartRequested),
     /// Record that the run took the code guarded by a patch.
     RecordPatch {
         /// The patch id.

@@ -4,6 +4,9 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::history::child::{
+    ChildClosed, ChildStartFailed, ChildStartRequested, ChildStarted, ParentLink,
+};
 use crate::history::command::ActivityOptions;
 use crate::ids::{ComponentId, RunId, WorkflowId};
 use crate::types::{ContinuedAsNew, Failure, Outcome, Payload};
@@ -31,6 +34,9 @@ pub struct WorkflowStarted {
     /// as timed out at this time, ms since the epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execution_deadline_ms: Option<u64>,
+    /// The run that started this one as its child.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<ParentLink>,
 }
 
 /// A durable timer was started.
@@ -271,6 +277,10 @@ pub enum Event {
     ExternalCancelRequested(ExternalCancelRequested),
     ExternalRequestCompleted(ExternalRequestCompleted),
     ExternalRequestFailed(ExternalRequestFailed),
+    ChildStartRequested(ChildStartRequested),
+    ChildStarted(ChildStarted),
+    ChildStartFailed(ChildStartFailed),
+    ChildClosed(ChildClosed),
     SignalReceived(SignalReceived),
     CancelRequested(CancelRequested),
     ActivationCompleted(ActivationCompleted),
@@ -302,6 +312,10 @@ impl Event {
             Event::ExternalCancelRequested(_) => "ExternalCancelRequested",
             Event::ExternalRequestCompleted(_) => "ExternalRequestCompleted",
             Event::ExternalRequestFailed(_) => "ExternalRequestFailed",
+            Event::ChildStartRequested(_) => "ChildStartRequested",
+            Event::ChildStarted(_) => "ChildStarted",
+            Event::ChildStartFailed(_) => "ChildStartFailed",
+            Event::ChildClosed(_) => "ChildClosed",
             Event::SignalReceived(_) => "SignalReceived",
             Event::CancelRequested(_) => "CancelRequested",
             Event::ActivationCompleted(_) => "ActivationCompleted",
@@ -326,6 +340,9 @@ impl Event {
                 | Event::ActivityCancelled(_)
                 | Event::ExternalRequestCompleted(_)
                 | Event::ExternalRequestFailed(_)
+                | Event::ChildStarted(_)
+                | Event::ChildStartFailed(_)
+                | Event::ChildClosed(_)
                 | Event::SignalReceived(_)
                 | Event::CancelRequested(_)
         )
@@ -343,6 +360,7 @@ impl Event {
                 | Event::MarkerRecorded(_)
                 | Event::ExternalSignalRequested(_)
                 | Event::ExternalCancelRequested(_)
+                | Event::ChildStartRequested(_)
                 | Event::WorkflowCompleted(_)
                 | Event::WorkflowFailed(_)
                 | Event::WorkflowCancelled(_)
@@ -446,6 +464,16 @@ impl fmt::Display for Event {
             Event::ExternalRequestFailed(e) => {
                 write!(f, "{kind} seq={} failure=\"{}\"", e.seq, e.failure)
             }
+            Event::ChildStartRequested(e) => write!(
+                f,
+                "{kind} seq={} workflow={} type={} input={} parent_close={}",
+                e.seq, e.workflow_id, e.workflow_type, e.input, e.close_policy
+            ),
+            Event::ChildStarted(e) => write!(f, "{kind} seq={} run={}", e.seq, e.run_id),
+            Event::ChildStartFailed(e) => {
+                write!(f, "{kind} seq={} failure=\"{}\"", e.seq, e.failure)
+            }
+            Event::ChildClosed(e) => write!(f, "{kind} seq={} {}", e.seq, e.outcome),
             Event::CancelRequested(e) => write!(f, "{kind} reason={:?}", e.reason),
             Event::ActivationCompleted(e) => write!(f, "{kind} consumed={:?}", e.consumed),
             Event::WorkflowCompleted(e) => write!(f, "{kind} result={}", e.result),

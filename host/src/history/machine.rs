@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::history::child::{ChildStartFailed, ChildStartRequested, ChildStarted};
 use crate::history::command::{CancellationType, Command};
 use crate::history::event::{
     ActivityCancelRequested, ActivityCancelled, ActivityCompleted, ActivityFailed,
@@ -42,8 +43,8 @@ pub(crate) struct After {
 pub struct RunMachine {
     timers: HashMap<u32, u64>,
     activities: HashMap<u32, PendingActivity>,
-    /// Requests to other workflows not yet delivered, by sequence number:
-    /// the requesting event.
+    /// Requests to other workflows (signals, cancels, child starts) not yet
+    /// delivered, by sequence number: the requesting event.
     externals: BTreeMap<u32, Event>,
 }
 
@@ -90,8 +91,13 @@ impl RunMachine {
             | Event::ExternalCancelRequested(ExternalCancelRequested { seq, .. }) => {
                 self.externals.insert(*seq, event.clone());
             }
+            Event::ChildStartRequested(ChildStartRequested { seq, .. }) => {
+                self.externals.insert(*seq, event.clone());
+            }
             Event::ExternalRequestCompleted(ExternalRequestCompleted { seq })
-            | Event::ExternalRequestFailed(ExternalRequestFailed { seq, .. }) => {
+            | Event::ExternalRequestFailed(ExternalRequestFailed { seq, .. })
+            | Event::ChildStarted(ChildStarted { seq, .. })
+            | Event::ChildStartFailed(ChildStartFailed { seq, .. }) => {
                 self.externals.remove(seq);
             }
             _ => {}
@@ -171,6 +177,7 @@ impl RunMachine {
                     workflow_id: workflow_id.clone(),
                     reason: reason.clone(),
                 }),
+                Command::StartChild(requested) => Event::ChildStartRequested(requested.clone()),
                 Command::RecordPatch {
                     patch_id,
                     deprecated,

@@ -140,6 +140,12 @@ fn same_command(old: &Event, new: &Event) -> bool {
         (Event::ExternalCancelRequested(a), Event::ExternalCancelRequested(b)) => {
             a.seq == b.seq && a.workflow_id == b.workflow_id
         }
+        (Event::ChildStartRequested(a), Event::ChildStartRequested(b)) => {
+            a.seq == b.seq
+                && a.closed_seq == b.closed_seq
+                && a.workflow_id == b.workflow_id
+                && a.workflow_type == b.workflow_type
+        }
         (Event::WorkflowCompleted(_), Event::WorkflowCompleted(_))
         | (Event::WorkflowFailed(_), Event::WorkflowFailed(_))
         | (Event::WorkflowCancelled(_), Event::WorkflowCancelled(_))

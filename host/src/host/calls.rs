@@ -110,6 +110,8 @@ pub struct RunDescription {
     /// The run's workflow task keeps failing (it is retried with a
     /// backoff): the latest failure.
     pub task_failure: Option<TaskFailure>,
+    /// The child workflows the run started, oldest first.
+    pub children: Vec<RunRecord>,
 }
 
 /// A workflow task that keeps failing: a panic, a deadline, a payload the

@@ -1,4 +1,5 @@
-//! Requests a workflow makes of other workflows (signal, cancel), through
+//! Requests a workflow makes of other workflows (signal, cancel, start a
+//! child; `children.rs` has the child's side), through
 //! an outbox: the request is stored with the command that makes it and
 //! kept until it is delivered, also when the requesting run closes, so it
 //! is delivered after a crash. The target applies it once (its request id
@@ -9,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::Host;
+use super::children::start_request_id;
 use crate::error::Error;
 use crate::history::{Event, ExternalRequestCompleted, ExternalRequestFailed};
 use crate::ids::{RequestId, RunId};
@@ -22,15 +24,16 @@ const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
 /// The outbox entry of `requested`, if it is a request `run_id` made of
 /// another workflow.
 pub(crate) fn outbox_entry(run_id: RunId, requested: &Event) -> Option<OutboxEntry> {
-    let seq = match requested {
-        Event::ExternalSignalRequested(e) => e.seq,
-        Event::ExternalCancelRequested(e) => e.seq,
+    let (seq, request_id) = match requested {
+        Event::ExternalSignalRequested(e) => (e.seq, request_id(run_id, e.seq)),
+        Event::ExternalCancelRequested(e) => (e.seq, request_id(run_id, e.seq)),
+        Event::ChildStartRequested(e) => (e.seq, start_request_id(run_id, e.seq)),
         _ => return None,
     };
     Some(OutboxEntry {
         run_id,
         seq,
-        request_id: request_id(run_id, seq),
+        request_id,
         request: requested.clone(),
     })
 }
@@ -38,10 +41,7 @@ pub(crate) fn outbox_entry(run_id: RunId, requested: &Event) -> Option<OutboxEnt
 /// Deliver an outbox entry in the background; until it is done, the host
 /// counts it as work in hand.
 pub(crate) fn deliver_external(core: &Arc<Core>, entry: OutboxEntry) {
-    let host = Host {
-        core: core.clone(),
-        recovered: Default::default(),
-    };
+    let host = Host::on(core);
     let working = core.busy.begin();
     core.tasks
         .spawn(async move { host.deliver(entry, Some(working)).await });
@@ -50,7 +50,7 @@ pub(crate) fn deliver_external(core: &Arc<Core>, entry: OutboxEntry) {
 impl Host {
     async fn deliver(&self, entry: OutboxEntry, mut working: Option<Working>) {
         let mut delay = Duration::from_millis(100);
-        let resolved = loop {
+        let (target, resolved) = loop {
             match self.send(&entry).await {
                 Ok(resolved) => break resolved,
                 Err(Error::ShuttingDown) => return,
@@ -63,8 +63,17 @@ impl Host {
             }
         };
         loop {
-            match self.record(&entry, &resolved).await {
-                Ok(()) => return,
+            match self.record(&entry, target, &resolved).await {
+                Ok(true) => return,
+                Ok(false) => {
+                    // The parent closed before the start was recorded.
+                    if let Event::ChildStarted(started) = &resolved
+                        && let Ok(Some(child)) = self.core.store.run(started.run_id).await
+                    {
+                        self.parent_closed(&child).await;
+                    }
+                    return;
+                }
                 Err(err) => {
                     tracing::warn!(run_id = %entry.run_id, seq = entry.seq, "could not record the outcome of a request to another workflow, retrying: {err}");
                     if !self.wait(&mut delay, &mut working).await {
@@ -75,10 +84,24 @@ impl Host {
         }
     }
 
-    /// Send the request; the event that records how it went, or the store
-    /// error to retry after.
-    async fn send(&self, entry: &OutboxEntry) -> Result<Event, Error> {
+    /// Send the request; the run whose history records how it went and the
+    /// event that does, or the store error to retry after.
+    async fn send(&self, entry: &OutboxEntry) -> Result<(RunId, Event), Error> {
         let (target, sent) = match &entry.request {
+            Event::ChildStartRequested(requested) => {
+                let resolved = self.start_child(entry, requested).await?;
+                return Ok((entry.run_id, resolved));
+            }
+            Event::ChildClosed(_) => {
+                let child = self.core.store.run(entry.run_id).await?;
+                let Some(parent) = child.and_then(|c| c.parent) else {
+                    return Err(Error::Internal(format!(
+                        "run {} reports its close to a parent it does not have",
+                        entry.run_id
+                    )));
+                };
+                return Ok((parent.run_id, entry.request.clone()));
+            }
             Event::ExternalSignalRequested(e) => {
                 let sent = self
                     .signal_once(&e.workflow_id, &e.name, e.input.clone(), &entry.request_id)
@@ -99,45 +122,49 @@ impl Host {
             }
         };
         let seq = entry.seq;
-        match sent {
-            Ok(()) => Ok(Event::ExternalRequestCompleted(ExternalRequestCompleted {
-                seq,
-            })),
-            Err(err @ (Error::ShuttingDown | Error::Store(_) | Error::Internal(_))) => Err(err),
+        let resolved = match sent {
+            Ok(()) => Event::ExternalRequestCompleted(ExternalRequestCompleted { seq }),
+            Err(err @ (Error::ShuttingDown | Error::Store(_) | Error::Internal(_))) => {
+                return Err(err);
+            }
             Err(err) => {
                 let error_type = match self.core.open_run(target) {
                     None => "ExternalWorkflowNotFound",
                     Some(_) => "ExternalRequestFailed",
                 };
                 let failure = Failure::new(error_type, err.detail()).non_retryable();
-                Ok(Event::ExternalRequestFailed(ExternalRequestFailed {
-                    seq,
-                    failure,
-                }))
+                Event::ExternalRequestFailed(ExternalRequestFailed { seq, failure })
             }
-        }
+        };
+        Ok((entry.run_id, resolved))
     }
 
-    /// Record `resolved` in the requesting run if it is open, and drop the
-    /// entry from the outbox.
-    async fn record(&self, entry: &OutboxEntry, resolved: &Event) -> Result<(), StoreError> {
+    /// Record `resolved` in run `target` (the requesting run, or a child's
+    /// parent) if it is open, and drop the entry from the outbox; false if
+    /// `target` was closed.
+    async fn record(
+        &self,
+        entry: &OutboxEntry,
+        target: RunId,
+        resolved: &Event,
+    ) -> Result<bool, StoreError> {
         let done = Op::DeleteOutbox(entry.run_id, entry.seq);
         let batch = Batch::default()
-            .check(Check::RunOpen(entry.run_id))
+            .check(Check::RunOpen(target))
             .op(Op::Append {
-                run_id: entry.run_id,
+                run_id: target,
                 time_ms: self.core.clock.now_ms(),
                 events: vec![resolved.clone()],
             })
             .op(done.clone());
         match self.core.store.commit(batch).await {
             Ok(appended) => {
-                self.core.deliver(entry.run_id, appended);
-                Ok(())
+                self.core.deliver(target, appended);
+                Ok(true)
             }
             Err(StoreError::CheckFailed(Check::RunOpen(_))) => {
                 self.core.store.commit(Batch::default().op(done)).await?;
-                Ok(())
+                Ok(false)
             }
             Err(err) => Err(err),
         }

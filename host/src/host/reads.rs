@@ -140,6 +140,7 @@ impl Host {
     ) -> Result<RunDescription> {
         let run = self.pick(workflow_id, run).await?;
         let (timers, tasks) = self.core.store.pending(run.run_id).await?;
+        let children = self.core.store.children(run.run_id).await?;
         let (parked, waiting_for_memory, task_failure) = self
             .core
             .run(run.run_id)
@@ -162,6 +163,7 @@ impl Host {
             })
             .unwrap_or_default();
         Ok(RunDescription {
+            children,
             run,
             pending_timers: timers
                 .into_iter()

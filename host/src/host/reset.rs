@@ -8,12 +8,12 @@ use std::collections::BTreeMap;
 
 use super::Host;
 use crate::error::{Error, Result};
-use crate::history::{Event, HistoryEvent, RunMachine, split_activations};
+use crate::history::{Event, HistoryEvent, RunMachine, WorkflowStarted, split_activations};
 use crate::host::{Verdict, deliver_external, outbox_entry};
 use crate::ids::{RunId, WorkflowId};
 use crate::runtime::activation::{facts, wake};
 use crate::runtime::deadline::Deadlines;
-use crate::runtime::recording::{finish, task, timer};
+use crate::runtime::recording::{replaced, task, timer};
 use crate::runtime::{RunHandle, upgrade};
 use crate::store::{
     ActivityTask, Batch, Check, Op, OutboxEntry, RunRecord, StoreError, TimerRecord,
@@ -94,6 +94,14 @@ impl Host {
             _ => Deadlines::default(),
         };
         new.set_deadlines(deadlines);
+        // A reset child stays its parent's child.
+        if let Event::WorkflowStarted(WorkflowStarted {
+            parent: Some(parent),
+            ..
+        }) = &prefix[0].event
+        {
+            new.set_parent(parent.clone());
+        }
         let (core, run_facts, replayed) = (self.core.clone(), facts(&new), prefix.clone());
         let (verdict, _) = tokio::task::spawn_blocking(move || {
             upgrade::check(&core.wasm, loaded, run_facts, &replayed)
@@ -135,6 +143,8 @@ impl Host {
                 Event::SignalReceived(_) => true,
                 Event::ExternalRequestCompleted(r) => pending.contains(&r.seq),
                 Event::ExternalRequestFailed(r) => pending.contains(&r.seq),
+                Event::ChildStarted(r) => pending.contains(&r.seq),
+                Event::ChildStartFailed(r) => pending.contains(&r.seq),
                 _ => false,
             })
             .map(|e| e.event.clone())
@@ -172,7 +182,7 @@ impl Host {
             for event in &history {
                 old_machine.apply(&event.event);
             }
-            finish(
+            replaced(
                 &self.core,
                 &run,
                 &old_machine,
@@ -247,6 +257,7 @@ impl Host {
             created_at_ms: now,
             closed_at_ms: None,
             outcome: None,
+            parent: new.parent().cloned(),
         }));
         // Consecutive events of the same time in one append each.
         let mut by_time: Vec<(u64, Vec<Event>)> = Vec::new();
@@ -292,6 +303,8 @@ impl Host {
             after.iter().any(|e| match e {
                 Event::ExternalRequestCompleted(r) => r.seq == seq,
                 Event::ExternalRequestFailed(r) => r.seq == seq,
+                Event::ChildStarted(r) => r.seq == seq,
+                Event::ChildStartFailed(r) => r.seq == seq,
                 _ => false,
             })
         };

@@ -9,7 +9,9 @@ use super::calls::{StartWorkflow, Started};
 use super::checks::{check_signal, list};
 use crate::engine::Activated;
 use crate::error::{Error, Result, quote};
-use crate::history::{Event, HistoryEvent, MAX_TIME_MS, SignalReceived, WorkflowStarted};
+use crate::history::{
+    Event, HistoryEvent, MAX_TIME_MS, ParentLink, SignalReceived, WorkflowStarted,
+};
 use crate::ids::{self, RunId};
 use crate::runtime::activation::{self, FirstActivation};
 use crate::runtime::deadline::Deadlines;
@@ -23,6 +25,7 @@ impl Host {
         &self,
         start: StartWorkflow,
         signal: Option<(&str, Payload)>,
+        parent: Option<ParentLink>,
     ) -> Result<Started> {
         // Work in hand until the start is committed and handed over.
         let _working = self.core.busy.begin();
@@ -121,6 +124,7 @@ impl Host {
                 continued_from: None,
                 run_timeout_ms: deadlines.run_timeout_ms,
                 execution_deadline_ms: deadlines.execution_deadline_ms,
+                parent: parent.clone(),
             }),
         );
         let mut batch = Batch::default()
@@ -134,6 +138,7 @@ impl Host {
                 created_at_ms: now,
                 closed_at_ms: None,
                 outcome: None,
+                parent: parent.clone(),
             }))
             .op(Op::Append {
                 run_id,
@@ -163,6 +168,9 @@ impl Host {
             seed,
         );
         handle.set_deadlines(deadlines);
+        if let Some(parent) = parent {
+            handle.set_parent(parent);
+        }
         let refused = |e: StoreError| match e {
             StoreError::CheckFailed(check) => Error::AlreadyExists(check.to_string()),
             other => other.into(),

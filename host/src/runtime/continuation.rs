@@ -44,6 +44,7 @@ pub(crate) fn successor(
         continued_from: Some(run.id),
         run_timeout_ms: deadlines.run_timeout_ms,
         execution_deadline_ms: deadlines.execution_deadline_ms,
+        parent: run.parent().cloned(),
     });
     let handle = RunHandle::new(
         run_id,
@@ -55,6 +56,10 @@ pub(crate) fn successor(
     );
     handle.continues(run.id);
     handle.set_deadlines(deadlines);
+    // The chain is the parent's child: its last run reports the close.
+    if let Some(parent) = run.parent() {
+        handle.set_parent(parent.clone());
+    }
     Successor {
         deadline: deadlines.timer(run_id, now),
         handle,
@@ -82,6 +87,7 @@ impl Successor {
                 created_at_ms: now,
                 closed_at_ms: None,
                 outcome: None,
+                parent: handle.parent().cloned(),
             }))
             .op(Op::Append {
                 run_id: handle.id,

@@ -9,7 +9,7 @@ use super::activation::{RebuildError, requeue, wake};
 use super::memory::note_refusal;
 use super::recording::finish;
 use crate::history::{Event, HistoryEvent, NonDeterminism, RunMachine, WorkflowTaskFailed};
-use crate::host::Parked;
+use crate::host::{Parked, parent_notice};
 use crate::runtime::{Core, RunHandle};
 use crate::store::{Batch, Check, Op, StoreError};
 use crate::types::{Failure, Outcome};
@@ -18,7 +18,11 @@ use crate::types::{Failure, Outcome};
 /// (a terminate, a failure the host decides): the close event and the run's
 /// row, nothing the code did.
 pub(crate) fn close_outside(run: &RunHandle, outcome: &Outcome, now: u64) -> Batch {
-    Batch::default()
+    let batch = match parent_notice(run, outcome) {
+        Some(entry) => Batch::default().op(Op::InsertOutbox(entry)),
+        None => Batch::default(),
+    };
+    batch
         .check(Check::RunOpen(run.id))
         .op(Op::Append {
             run_id: run.id,

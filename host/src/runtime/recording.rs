@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::engine::Activated;
 use crate::history::{ActivationCompleted, CancellationType, Event, HistoryEvent, RunMachine};
-use crate::host::{deliver_external, outbox_entry};
+use crate::host::{close_children, deliver_external, outbox_entry, parent_notice};
 use crate::limits::{Limit, LimitExceeded};
 use crate::runtime::run::LiveRun;
 use crate::runtime::{Core, RunHandle};
@@ -104,7 +104,9 @@ pub(crate) fn recording(
                     batch = batch.op(Op::InsertTask(task));
                 }
             }
-            Event::ExternalSignalRequested(_) | Event::ExternalCancelRequested(_) => {
+            Event::ExternalSignalRequested(_)
+            | Event::ExternalCancelRequested(_)
+            | Event::ChildStartRequested(_) => {
                 if let Some(entry) = outbox_entry(run.id, event) {
                     batch = batch.op(Op::InsertOutbox(entry));
                 }
@@ -118,6 +120,9 @@ pub(crate) fn recording(
             outcome: outcome.clone(),
             closed_at_ms: now,
         });
+        if let Some(entry) = parent_notice(run, outcome) {
+            batch = batch.op(Op::InsertOutbox(entry));
+        }
     }
     let successor = match &activated.outcome {
         Some(Outcome::ContinuedAsNew(continued)) => {
@@ -159,6 +164,12 @@ pub(crate) fn committed(
     } = recording;
     if let Some(successor) = successor {
         successor.committed(core, &mut appended);
+    }
+    if produced
+        .iter()
+        .any(|e| matches!(e, Event::ChildStartRequested(_)))
+    {
+        run.started_children();
     }
     // Requests to other workflows are delivered even if the run was closed
     // meanwhile: they are durable in the outbox.
@@ -291,8 +302,25 @@ fn effect(core: &Arc<Core>, run: &Arc<RunHandle>, machine: &RunMachine, event: &
     }
 }
 
-/// The run closed: announce it and stop its timers and activities.
+/// The run closed: report it to its parent, apply its parent-close policy
+/// to its children, announce it and stop its timers and activities.
 pub(crate) fn finish(
+    core: &Arc<Core>,
+    run: &Arc<RunHandle>,
+    machine: &RunMachine,
+    outcome: Outcome,
+) {
+    if let Some(entry) = parent_notice(run, &outcome) {
+        deliver_external(core, entry);
+    }
+    close_children(core, run);
+    replaced(core, run, machine, outcome);
+}
+
+/// The run closed and another run takes its place (a reset): announce it
+/// and stop its timers and activities. Its children and parent are the new
+/// run's.
+pub(crate) fn replaced(
     core: &Arc<Core>,
     run: &Arc<RunHandle>,
     machine: &RunMachine,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use crate::error::Result;
 use crate::history::{Event, split_activations};
 use crate::host::Parked;
-use crate::host::deliver_external;
+use crate::host::{deliver_external, orphans};
 use crate::runtime::deadline::Deadlines;
 use crate::runtime::delay::START_SEQ;
 use crate::runtime::{Core, RunHandle, activation};
@@ -56,7 +56,8 @@ pub(crate) async fn recover(core: &Arc<Core>) -> Result<Recovered> {
     }
     let mut handles = Vec::new();
     let mut cancel_requested = HashSet::new();
-    for record in core.store.open_runs().await? {
+    let open = core.store.open_runs().await?;
+    for record in open.iter().cloned() {
         let history = match core.store.history(record.run_id).await {
             Ok(history) => history,
             Err(err) => {
@@ -77,6 +78,15 @@ pub(crate) async fn recover(core: &Arc<Core>) -> Result<Recovered> {
             started.random_seed,
         );
         handle.set_deadlines(Deadlines::of(started));
+        if let Some(parent) = &started.parent {
+            handle.set_parent(parent.clone());
+        }
+        if history
+            .iter()
+            .any(|e| matches!(e.event, Event::ChildStartRequested(_)))
+        {
+            handle.started_children();
+        }
         if let Some(predecessor) = started.continued_from {
             handle.continues(predecessor);
         }
@@ -120,5 +130,6 @@ pub(crate) async fn recover(core: &Arc<Core>) -> Result<Recovered> {
     for handle in &handles {
         activation::wake(core, handle);
     }
+    orphans(core, &open);
     Ok(recovered)
 }

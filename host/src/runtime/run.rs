@@ -9,7 +9,7 @@ use tokio::sync::{oneshot, watch};
 
 use crate::engine::{LoadedComponent, WorkflowInstance};
 use crate::error::Result;
-use crate::history::{HistoryEvent, RunMachine};
+use crate::history::{HistoryEvent, ParentLink, RunMachine};
 use crate::host::Parked;
 use crate::host::Verdict;
 use crate::ids::{ComponentId, RunId, WorkflowId};
@@ -141,6 +141,11 @@ pub(crate) struct RunHandle {
     predecessor: OnceLock<RunId>,
     /// When the run times out.
     deadlines: OnceLock<Deadlines>,
+    /// The run that started this one as its child.
+    parent: OnceLock<ParentLink>,
+    /// The run may have started children (it asked to start one), whose
+    /// parent-close policy applies when it closes.
+    may_have_children: AtomicBool,
 }
 
 impl RunHandle {
@@ -165,6 +170,8 @@ impl RunHandle {
             fresh: AtomicBool::new(false),
             predecessor: OnceLock::new(),
             deadlines: OnceLock::new(),
+            parent: OnceLock::new(),
+            may_have_children: AtomicBool::new(false),
         })
     }
 
@@ -187,6 +194,26 @@ impl RunHandle {
     /// This run continues `run` as new.
     pub(crate) fn continues(&self, run: RunId) {
         let _ = self.predecessor.set(run);
+    }
+
+    /// The run that started this one as its child, if one did.
+    pub(crate) fn parent(&self) -> Option<&ParentLink> {
+        self.parent.get()
+    }
+
+    /// This run is a child of `parent`.
+    pub(crate) fn set_parent(&self, parent: ParentLink) {
+        let _ = self.parent.set(parent);
+    }
+
+    /// True if the run may have started children.
+    pub(crate) fn may_have_children(&self) -> bool {
+        self.may_have_children.load(Ordering::Relaxed)
+    }
+
+    /// The run asked to start a child.
+    pub(crate) fn started_children(&self) {
+        self.may_have_children.store(true, Ordering::Relaxed);
     }
 
     /// The version of its code the run is on.

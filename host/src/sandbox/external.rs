@@ -51,7 +51,7 @@ impl Host for HostState {
 }
 
 /// The target's workflow id, checked as the API checks it.
-fn target(workflow_id: String) -> wasmtime::Result<WorkflowId> {
+pub(super) fn target(workflow_id: String) -> wasmtime::Result<WorkflowId> {
     WorkflowId::new(workflow_id).map_err(|e| {
         wasmtime::Error::new(InvalidOption {
             field: "the target's workflow id",

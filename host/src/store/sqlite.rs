@@ -34,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0003_history_bytes.sql"),
     include_str!("../../migrations/sqlite/0004_task_failures.sql"),
     include_str!("../../migrations/sqlite/0005_outbox.sql"),
+    include_str!("../../migrations/sqlite/0006_children.sql"),
 ];
 
 /// Most batches committed in one transaction.
@@ -291,6 +292,18 @@ impl Store for SqliteStore {
                 "SELECT {RUN_COLUMNS} FROM runs WHERE status = 'running'"
             ))?;
             let rows = stmt.query_map([], run_record)?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn children(&self, parent: RunId) -> StoreResult<Vec<RunRecord>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare(&format!(
+                "SELECT {LIST_COLUMNS} FROM runs WHERE parent_run_id = ?1
+                 ORDER BY created_at_ms, run_id"
+            ))?;
+            let rows = stmt.query_map(params![parent.to_string()], run_record)?;
             rows.collect()
         })
         .await

@@ -125,6 +125,7 @@ async fn copy_runs(
                 created_at_ms: history[0].time_ms,
                 closed_at_ms: None,
                 outcome: None,
+                parent: None,
             }));
             for (time_ms, events) in &by_time {
                 batch = batch.op(Op::Append {

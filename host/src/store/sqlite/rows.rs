@@ -27,16 +27,17 @@ pub(super) fn decode_json<T: serde::de::DeserializeOwned>(text: &str) -> rusqlit
     })
 }
 
-pub(super) const RUN_COLUMNS: &str =
-    "run_id, workflow_id, workflow_type, component, status, created_at_ms, closed_at_ms, outcome";
+pub(super) const RUN_COLUMNS: &str = "run_id, workflow_id, workflow_type, component, status, created_at_ms, closed_at_ms, outcome, \
+     parent";
 
 /// [`RUN_COLUMNS`] for lists: outcomes over 64 KiB (large results) are left
 /// out, so a page of runs never loads their payloads.
 pub(super) const LIST_COLUMNS: &str = "run_id, workflow_id, workflow_type, component, status, created_at_ms, \
-     closed_at_ms, CASE WHEN length(outcome) <= 65536 THEN outcome END";
+     closed_at_ms, CASE WHEN length(outcome) <= 65536 THEN outcome END, parent";
 
 pub(super) fn run_record(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
     let outcome: Option<String> = row.get(7)?;
+    let parent: Option<String> = row.get(8)?;
     Ok(RunRecord {
         run_id: decode(row.get(0)?)?,
         workflow_id: decode::<WorkflowId>(row.get(1)?)?,
@@ -46,6 +47,7 @@ pub(super) fn run_record(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
         created_at_ms: row.get(5)?,
         closed_at_ms: row.get(6)?,
         outcome: outcome.as_deref().map(decode_json).transpose()?,
+        parent: parent.as_deref().map(decode_json).transpose()?,
     })
 }
 

@@ -112,15 +112,18 @@ fn apply_op(
     match op {
         Op::InsertRun(run) => {
             let inserted = tx.execute(
-                "INSERT INTO runs (run_id, workflow_id, workflow_type, component, status, created_at_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO runs (run_id, workflow_id, workflow_type, component, status, created_at_ms,
+                                   parent, parent_run_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
                     run.run_id.to_string(),
                     run.workflow_id.as_str(),
                     run.workflow_type,
                     run.component.to_string(),
                     run.status.as_str(),
-                    run.created_at_ms
+                    run.created_at_ms,
+                    run.parent.as_ref().map(json).transpose()?,
+                    run.parent.as_ref().map(|p| p.run_id.to_string()),
                 ],
             );
             match inserted {

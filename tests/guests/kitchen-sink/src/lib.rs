@@ -8,8 +8,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use keel_sdk::future::{FutureExt, join_all};
 use keel_sdk::{
-    ActivityOptions, CancellationType, Error, Handlers, Result, RetryPolicy, Workflow,
-    WorkflowContext,
+    ActivityOptions, CancellationType, ChildOptions, Error, Handlers, ParentClosePolicy, Result,
+    RetryPolicy, Workflow, WorkflowContext,
 };
 use serde::{Deserialize, Serialize};
 
@@ -381,7 +381,67 @@ impl Workflow for Looping {
     }
 }
 
+/// `parent`: input `(mode, child_type, child_input, policy)`. Starts child
+/// `{workflow id}-child` of `child_type` with `child_input` and parent-close
+/// `policy` (`terminate`, `request-cancel`, `abandon`). Mode `await` returns
+/// its result; `signal` sends it `add` "a" and `finish`, then awaits it;
+/// `cancel` asks it to cancel, then awaits it; `leave` returns once it has
+/// started; `twice` starts a second child of the same id; `wait` awaits it
+/// and fails as it does (a cancel of the parent reaches the child). Returns
+/// `ok: {result}` or `err: {error type}: {message}`.
+#[derive(Default)]
+pub struct Parent;
+
+impl Workflow for Parent {
+    const NAME: &'static str = "parent";
+    type Input = (String, String, serde_json::Value, String);
+    type Output = String;
+
+    async fn run(
+        ctx: WorkflowContext<Self>,
+        (mode, child_type, input, policy): (String, String, serde_json::Value, String),
+    ) -> Result<String> {
+        let policy = match policy.as_str() {
+            "abandon" => ParentClosePolicy::Abandon,
+            "request-cancel" => ParentClosePolicy::RequestCancel,
+            _ => ParentClosePolicy::Terminate,
+        };
+        let id = format!("{}-child", ctx.info().workflow_id);
+        let options = ChildOptions::new(child_type, &id).parent_close_policy(policy);
+        let report = |r: Result<serde_json::Value>| match r {
+            Ok(v) => format!("ok: {v}"),
+            Err(e) => format!("err: {}: {e}", e.error_type()),
+        };
+        let child = match ctx.start_child(options.clone(), &input).await {
+            Ok(child) => child,
+            Err(e) => return Ok(report(Err(e))),
+        };
+        match mode.as_str() {
+            "leave" => Ok(format!("started {}", child.run_id())),
+            "twice" => match ctx.start_child(options, &input).await {
+                Ok(_) => Ok("started twice".into()),
+                Err(e) => Ok(report(Err(e))),
+            },
+            "signal" => {
+                child.signal("add", "a").await?;
+                child.signal("finish", &()).await?;
+                Ok(report(child.result().await))
+            }
+            "cancel" => {
+                child.cancel("the parent cancels it").await?;
+                Ok(report(child.result().await))
+            }
+            "wait" => child
+                .result()
+                .await
+                .map(|v: serde_json::Value| v.to_string()),
+            _ => Ok(report(child.result().await)),
+        }
+    }
+}
+
 keel_sdk::workflows!(
+    Parent,
     Timers,
     Random,
     ActivityOptionsWorkflow,
