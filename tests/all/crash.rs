@@ -174,6 +174,75 @@ fn a_host_killed_mid_chain_and_mid_delivery_breaks_and_repeats_nothing() {
     });
 }
 
+/// Parents in the family crash test, each with one child.
+const FAMILY: usize = 24;
+
+#[test]
+fn a_host_killed_while_children_run_and_report_starts_and_reports_each_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("keel.db");
+    let db_arg = db.to_str().unwrap();
+    let n = FAMILY.to_string();
+
+    kill_when_ready(&["family", db_arg, &n]);
+    let out = resume(&["resume-family", db_arg, &n]);
+    // Each child sums the squares of 0..40.
+    let sum: u64 = (0..40u64).map(|i| i * i).sum();
+    let mut lines = out.lines();
+    let recovered: usize = lines
+        .next()
+        .and_then(|l| l.strip_prefix("recovered "))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        recovered > 0,
+        "the kill did not land while families were open"
+    );
+    let lines: Vec<&str> = lines.collect();
+    assert_eq!(lines.len(), FAMILY, "{out}");
+    for line in lines {
+        let line: Value = serde_json::from_str(line).unwrap();
+        let outcome: Outcome = serde_json::from_value(line["outcome"].clone()).unwrap();
+        let Outcome::Completed(result) = outcome else {
+            panic!("{} ended {outcome}", line["id"])
+        };
+        assert_eq!(
+            result.to_json::<String>().unwrap(),
+            format!("ok: {sum}"),
+            "{}",
+            line["id"]
+        );
+    }
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let store = SqliteStore::open(&db).unwrap();
+        for i in 0..FAMILY {
+            let parent = store
+                .latest_run(&id(&format!("parent-{i}")))
+                .await
+                .unwrap()
+                .unwrap();
+            let history = store.history(parent.run_id).await.unwrap();
+            check_history(&format!("parent-{i}"), &history);
+            for kind in ["ChildStartRequested", "ChildStarted", "ChildClosed"] {
+                let count = history.iter().filter(|e| e.event.kind() == kind).count();
+                assert_eq!(count, 1, "parent-{i}: {kind} recorded {count} times");
+            }
+            // One child run, started once, closed once.
+            let children = store.children(parent.run_id).await.unwrap();
+            assert_eq!(children.len(), 1, "parent-{i}: {children:?}");
+            assert_eq!(children[0].status, RunStatus::Completed);
+            let child = store.history(children[0].run_id).await.unwrap();
+            check_history(&format!("parent-{i}-child"), &child);
+        }
+        assert!(
+            store.outbox().await.unwrap().is_empty(),
+            "undelivered starts or reports"
+        );
+    });
+}
+
 fn check_result(wf: &str, result: &Payload) {
     if let Some(i) = wf.strip_prefix("hello-") {
         assert_eq!(

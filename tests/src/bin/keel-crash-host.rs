@@ -6,7 +6,11 @@
 //! times and one that signals another workflow N times, prints `READY` once
 //! both are under way, and waits to be killed; `resume-chain DB N` prints
 //! how many open runs it took over, waits for the three workflows and
-//! prints their outcomes as JSON lines.
+//! prints their outcomes as JSON lines. `family DB N` starts N parents,
+//! each awaiting a child that calls an activity many times, prints `READY`
+//! once a quarter of the children have reported back, and waits to be
+//! killed; `resume-family DB N` prints how many open runs it took over and
+//! each parent's outcome.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,6 +25,9 @@ use keel_tests::{activities, guests, id, test_config};
 const TIMER_MS: u64 = 3_000;
 /// How long each activity attempt takes; long enough to be killed mid-call.
 const ACTIVITY: Duration = Duration::from_millis(1_500);
+
+/// Activities each child of the `family` mode calls, one after another.
+const FAMILY_STEPS: u64 = 40;
 
 /// Activity attempts started in this process.
 static STARTED: AtomicUsize = AtomicUsize::new(0);
@@ -45,7 +52,7 @@ async fn main() -> anyhow::Result<()> {
     keel_tests::init_logs();
     let args: Vec<String> = std::env::args().collect();
     let [_, mode, db, n] = args.as_slice() else {
-        bail!("usage: keel-crash-host start|resume DB N");
+        bail!("usage: keel-crash-host MODE DB N (see the module docs)");
     };
     let db = PathBuf::from(db);
     let n: usize = n.parse().context("N must be a number")?;
@@ -135,7 +142,50 @@ async fn main() -> anyhow::Result<()> {
                 println!("{}", serde_json::json!({"id": wf, "outcome": outcome}));
             }
         }
-        other => bail!("unknown mode {other:?}; use start, resume, chain or resume-chain"),
+        "family" => {
+            host.deploy(std::fs::read(guests::KITCHEN_SINK)?).await?;
+            for i in 0..n {
+                let input = ("await", "sequence", FAMILY_STEPS, "terminate");
+                host.start(StartWorkflow::new(
+                    &format!("parent-{i}"),
+                    "parent",
+                    &input,
+                )?)
+                .await?;
+            }
+            // Under way: some children have reported to their parents,
+            // others are running.
+            loop {
+                let mut reported = 0;
+                for i in 0..n {
+                    let history = host.history(&id(&format!("parent-{i}"))).await?;
+                    if history
+                        .iter()
+                        .any(|e| matches!(e.event, Event::ChildClosed(_)))
+                    {
+                        reported += 1;
+                    }
+                }
+                if reported >= n / 4 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            println!("READY");
+            tokio::time::sleep(Duration::from_secs(3_600)).await;
+        }
+        "resume-family" => {
+            println!("recovered {}", host.recovered().runs);
+            for i in 0..n {
+                let wf = format!("parent-{i}");
+                let outcome = host.result(&id(&wf)).await?;
+                println!("{}", serde_json::json!({"id": wf, "outcome": outcome}));
+            }
+        }
+        other => bail!(
+            "unknown mode {other:?}; use start, resume, chain, resume-chain, family or \
+             resume-family"
+        ),
     }
     Ok(())
 }
