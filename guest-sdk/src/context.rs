@@ -28,6 +28,9 @@ pub struct WorkflowInfo {
     pub workflow_type: String,
     /// Workflow time at which the run started.
     pub start_time: SystemTime,
+    /// Which attempt of the workflow this run is, from 1 (a failed run
+    /// with a retry policy is retried as the next attempt).
+    pub attempt: u32,
 }
 
 fn continue_as_new<I: Serialize + ?Sized>(input: &I, current_version: bool) -> Error {
@@ -154,6 +157,7 @@ impl<W: 'static> WorkflowContext<W> {
             run_id: info.run_id,
             workflow_type: info.workflow_type,
             start_time: UNIX_EPOCH + Duration::from_millis(info.start_time),
+            attempt: info::attempt(),
         }
     }
 

@@ -148,7 +148,9 @@ impl Error {
         Failure {
             message,
             error_type: self.error_type().to_string(),
-            non_retryable: true,
+            // A retry policy may retry a failed run, unless its input or
+            // its result cannot be decoded: the next attempt fails alike.
+            non_retryable: matches!(self, Error::Payload(_)),
             details: match self {
                 Error::ActivityFailed { details, .. }
                 | Error::ChildWorkflowFailed { details, .. }

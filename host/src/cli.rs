@@ -26,6 +26,7 @@ use self::args::{
     Cli, Command, ConflictPolicy, DeploymentCommand, ReusePolicy, Status, WorkflowCommand,
 };
 use crate::error::{Error, Result};
+use crate::history::RetryPolicy;
 use crate::host::{StartWorkflow, Verdict};
 use crate::ids::{RequestId, WorkflowId};
 use crate::replayer::{ExportedHistory, ReplayError, Replayer};
@@ -192,8 +193,21 @@ async fn workflow(client: &Client, command: WorkflowCommand) -> Result<ExitCode>
             run_timeout,
             execution_timeout,
             start_delay,
+            max_attempts,
+            retry_interval,
         } => {
+            let retry_policy = max_attempts.map(|maximum_attempts| {
+                let initial = retry_interval
+                    .map_or(1_000, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+                RetryPolicy {
+                    initial_interval_ms: initial,
+                    maximum_interval_ms: initial.saturating_mul(100),
+                    maximum_attempts,
+                    ..RetryPolicy::default()
+                }
+            });
             let start = StartWorkflow {
+                retry_policy,
                 request_id,
                 run_timeout,
                 execution_timeout,

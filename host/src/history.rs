@@ -4,6 +4,7 @@
 
 mod child;
 mod command;
+mod display;
 mod event;
 mod machine;
 mod replay;

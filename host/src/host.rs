@@ -264,8 +264,9 @@ impl Host {
         if let Some(request) = request {
             batch = record_request(batch, run, request);
         }
-        // A signal or cancel starts a delayed run at once.
-        let held = run.mailbox().held;
+        // A signal or cancel starts a delayed run at once; a retry waits
+        // out its backoff (the inputs wait with it).
+        let held = run.mailbox().held && run.attempt() == 1;
         if held {
             batch = batch.op(Op::DeleteTimer(run.id, delay::START_SEQ));
         }

@@ -99,6 +99,7 @@ impl Replayer {
             workflow_type: started.workflow_type.clone(),
             start_time_ms: first.time_ms,
             random_seed: started.random_seed,
+            attempt: started.attempt,
         };
         match replay(&self.wasm, Arc::clone(&self.component), facts, history) {
             Ok((_, outcome)) => Ok(outcome),

@@ -13,6 +13,7 @@ pub(crate) mod limits;
 mod memory;
 pub(crate) mod recording;
 mod recovery;
+pub(crate) mod retry;
 mod run;
 pub(crate) mod upgrade;
 

@@ -28,7 +28,7 @@ use crate::history::Command;
 use crate::limits::{Limit, LimitExceeded};
 use crate::types::ContinuedAsNew;
 
-pub(crate) use self::activity::InvalidOption;
+pub(crate) use self::activity::{InvalidOption, MIN_RETRY_INTERVAL_MS};
 pub(crate) use self::bindings::exports::keel::workflow::guest as exports;
 pub(crate) use self::bindings::keel::workflow::activity as wit_activity;
 pub(crate) use self::bindings::keel::workflow::signal as wit_signal;
@@ -120,6 +120,8 @@ pub(crate) struct RunFacts {
     pub(crate) workflow_type: String,
     pub(crate) start_time_ms: u64,
     pub(crate) random_seed: u64,
+    /// Which attempt of its workflow the run is, from 1.
+    pub(crate) attempt: u32,
 }
 
 /// Limits on what one instance may use.

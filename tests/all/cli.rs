@@ -615,3 +615,36 @@ fn describe_shows_a_parents_children_and_a_childs_parent_over_grpc() {
         assert!(history.contains(kind), "no {kind} in {history}");
     }
 }
+
+#[test]
+fn a_start_with_a_retry_policy_over_grpc_retries_the_failed_run() {
+    let server = Server::start();
+    server.ok(&["deploy", guests::KITCHEN_SINK]);
+    server.ok(&[
+        "workflow",
+        "start",
+        "fails-until",
+        "--id",
+        "flaky",
+        "--input",
+        "2",
+        "--max-attempts",
+        "3",
+        "--retry-interval",
+        "10ms",
+    ]);
+    let result = server.ok(&["workflow", "result", "flaky"]);
+    assert!(result.contains("succeeded at attempt 2"), "{result}");
+    let history = server.ok(&["workflow", "show", "flaky"]);
+    assert!(history.contains("attempt=2"), "{history}");
+    let err = server.fails(&[
+        "workflow",
+        "start",
+        "fails-until",
+        "--id",
+        "x",
+        "--retry-interval",
+        "1s",
+    ]);
+    assert!(err.contains("--max-attempts"), "{err}");
+}

@@ -116,6 +116,8 @@ async fn a_request_to_another_workflow_delivered_before_a_crash_is_not_delivered
                     run_timeout_ms: None,
                     execution_deadline_ms: None,
                     parent: None,
+                    retry_policy: None,
+                    attempt: 1,
                 }),
                 Event::ExternalSignalRequested(ExternalSignalRequested {
                     seq: 1,

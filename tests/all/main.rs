@@ -23,6 +23,7 @@ mod sdk;
 mod security;
 mod time;
 mod upgrades;
+mod workflow_retries;
 
 /// Every component the build script produces is used by some test.
 #[test]

@@ -108,6 +108,8 @@ async fn a_start_and_a_cancel_delivered_together_cancel_the_first_wait() {
                     run_timeout_ms: None,
                     execution_deadline_ms: None,
                     parent: None,
+                    retry_policy: None,
+                    attempt: 1,
                 }),
                 Event::CancelRequested(CancelRequested {
                     reason: "never mind".into(),

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use super::proto;
 use crate::error::{Error, Result};
-use crate::history::{HistoryEvent, NonDeterminism, ParentLink};
+use crate::history::{HistoryEvent, NonDeterminism, ParentLink, RetryPolicy};
 use crate::host::{
     DeploymentInfo, Parked, PendingActivity, PendingTimer, RunDescription, StartWorkflow,
     TaskFailure,
@@ -59,6 +59,13 @@ pub(crate) fn start(request: proto::StartWorkflowRequest) -> Result<StartWorkflo
         run_timeout: timeout(request.run_timeout_ms),
         execution_timeout: timeout(request.execution_timeout_ms),
         start_delay: timeout(request.start_delay_ms),
+        retry_policy: request.retry_policy.map(|p| RetryPolicy {
+            initial_interval_ms: p.initial_interval_ms,
+            backoff_coefficient: p.backoff_coefficient,
+            maximum_interval_ms: p.maximum_interval_ms,
+            maximum_attempts: p.maximum_attempts,
+            non_retryable_error_types: p.non_retryable_error_types,
+        }),
         workflow_id: workflow_id(&request.workflow_id)?,
         workflow_type: request.workflow_type,
         input: payload(request.input)?,
@@ -95,6 +102,13 @@ pub(crate) fn start_request(start: StartWorkflow) -> proto::StartWorkflowRequest
         run_timeout_ms: start.run_timeout.map(millis),
         execution_timeout_ms: start.execution_timeout.map(millis),
         start_delay_ms: start.start_delay.map(millis),
+        retry_policy: start.retry_policy.map(|p| proto::WorkflowRetryPolicy {
+            initial_interval_ms: p.initial_interval_ms,
+            backoff_coefficient: p.backoff_coefficient,
+            maximum_interval_ms: p.maximum_interval_ms,
+            maximum_attempts: p.maximum_attempts,
+            non_retryable_error_types: p.non_retryable_error_types,
+        }),
         workflow_id: start.workflow_id.to_string(),
         workflow_type: start.workflow_type,
         input: start.input.into_bytes(),

@@ -151,6 +151,7 @@ pub(super) fn describe_facts() -> RunFacts {
         workflow_type: String::new(),
         start_time_ms: 0,
         random_seed: 0,
+        attempt: 1,
     }
 }
 

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::history::child::{
     ChildClosed, ChildStartFailed, ChildStartRequested, ChildStarted, ParentLink,
 };
-use crate::history::command::ActivityOptions;
+use crate::history::command::{ActivityOptions, RetryPolicy};
 use crate::ids::{ComponentId, RunId, WorkflowId};
 use crate::types::{ContinuedAsNew, Failure, Outcome, Payload};
 
@@ -24,7 +24,8 @@ pub struct WorkflowStarted {
     pub component: ComponentId,
     /// Seed of the run's replay-safe randomness.
     pub random_seed: u64,
-    /// The run this one continues (it closed as continued-as-new).
+    /// The run this one continues (it closed as continued-as-new, or failed
+    /// and this run is its retry).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub continued_from: Option<RunId>,
     /// The run is closed as timed out this long after it started, ms.
@@ -37,6 +38,20 @@ pub struct WorkflowStarted {
     /// The run that started this one as its child.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<ParentLink>,
+    /// How failed runs of the workflow are retried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_policy: Option<RetryPolicy>,
+    /// Which attempt of the workflow this run is, from 1.
+    #[serde(default = "first_attempt", skip_serializing_if = "is_first_attempt")]
+    pub attempt: u32,
+}
+
+fn first_attempt() -> u32 {
+    1
+}
+
+fn is_first_attempt(attempt: &u32) -> bool {
+    *attempt == 1
 }
 
 /// A durable timer was started.
@@ -407,86 +422,6 @@ impl Event {
                 | Event::WorkflowContinuedAsNew(_)
                 | Event::WorkflowTimedOut(_)
         )
-    }
-}
-
-/// A compact one-line description: `TimerStarted seq=1 duration=1000ms`.
-impl fmt::Display for Event {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kind = self.kind();
-        match self {
-            Event::WorkflowStarted(e) => write!(
-                f,
-                "{kind} type={} input={} component={}",
-                e.workflow_type,
-                e.input,
-                e.component.short()
-            ),
-            Event::TimerStarted(e) => {
-                write!(f, "{kind} seq={} duration={}ms", e.seq, e.duration_ms)
-            }
-            Event::TimerFired(TimerFired { seq })
-            | Event::TimerCancelled(TimerCancelled { seq })
-            | Event::ActivityCancelRequested(ActivityCancelRequested { seq })
-            | Event::ActivityCancelled(ActivityCancelled { seq }) => write!(f, "{kind} seq={seq}"),
-            Event::ActivityScheduled(e) => {
-                write!(f, "{kind} seq={} name={} input={}", e.seq, e.name, e.input)
-            }
-            Event::ActivityCompleted(e) => write!(
-                f,
-                "{kind} seq={} attempt={} result={}",
-                e.seq, e.attempt, e.result
-            ),
-            Event::ActivityFailed(e) => write!(
-                f,
-                "{kind} seq={} attempt={} failure=\"{}\"",
-                e.seq, e.attempt, e.failure
-            ),
-            Event::MarkerRecorded(e) if e.deprecated => {
-                write!(f, "{kind} patch={:?} deprecated", e.patch_id)
-            }
-            Event::MarkerRecorded(e) => write!(f, "{kind} patch={:?}", e.patch_id),
-            Event::VersionChanged(e) => {
-                write!(f, "{kind} from={} to={}", e.from.short(), e.to.short())
-            }
-            Event::SignalReceived(e) => write!(f, "{kind} name={} input={}", e.name, e.input),
-            Event::ExternalSignalRequested(e) => write!(
-                f,
-                "{kind} seq={} workflow={} name={} input={}",
-                e.seq, e.workflow_id, e.name, e.input
-            ),
-            Event::ExternalCancelRequested(e) => write!(
-                f,
-                "{kind} seq={} workflow={} reason={:?}",
-                e.seq, e.workflow_id, e.reason
-            ),
-            Event::ExternalRequestCompleted(e) => write!(f, "{kind} seq={}", e.seq),
-            Event::ExternalRequestFailed(e) => {
-                write!(f, "{kind} seq={} failure=\"{}\"", e.seq, e.failure)
-            }
-            Event::ChildStartRequested(e) => write!(
-                f,
-                "{kind} seq={} workflow={} type={} input={} parent_close={}",
-                e.seq, e.workflow_id, e.workflow_type, e.input, e.close_policy
-            ),
-            Event::ChildStarted(e) => write!(f, "{kind} seq={} run={}", e.seq, e.run_id),
-            Event::ChildStartFailed(e) => {
-                write!(f, "{kind} seq={} failure=\"{}\"", e.seq, e.failure)
-            }
-            Event::ChildClosed(e) => write!(f, "{kind} seq={} {}", e.seq, e.outcome),
-            Event::CancelRequested(e) => write!(f, "{kind} reason={:?}", e.reason),
-            Event::ActivationCompleted(e) => write!(f, "{kind} consumed={:?}", e.consumed),
-            Event::WorkflowCompleted(e) => write!(f, "{kind} result={}", e.result),
-            Event::WorkflowFailed(e) => write!(f, "{kind} failure=\"{}\"", e.failure),
-            Event::WorkflowCancelled(e) => write!(f, "{kind} failure=\"{}\"", e.failure),
-            Event::WorkflowTerminated(e) => write!(f, "{kind} reason={:?}", e.reason),
-            Event::WorkflowContinuedAsNew(e) if e.current_version => {
-                write!(f, "{kind} input={} version=current", e.input)
-            }
-            Event::WorkflowContinuedAsNew(e) => write!(f, "{kind} input={}", e.input),
-            Event::WorkflowTimedOut(e) => write!(f, "{kind} {:?}", e.message),
-            Event::WorkflowTaskFailed(e) => write!(f, "{kind} {}: {}", e.code, e.message),
-        }
     }
 }
 

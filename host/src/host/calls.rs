@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::error::Result;
-use crate::history::NonDeterminism;
+use crate::history::{NonDeterminism, RetryPolicy};
 use crate::ids::{ComponentId, RequestId, RunId, WorkflowId};
 use crate::store::{ComponentSummary, RunRecord, WorkflowTypeInfo};
 use crate::types::{Failure, IdConflictPolicy, IdReusePolicy, Payload};
@@ -34,6 +34,10 @@ pub struct StartWorkflow {
     /// cancel that comes first starts it at once); signal-with-start
     /// ignores it.
     pub start_delay: Option<Duration>,
+    /// Retry a failed run as this policy says: a new run of the same id
+    /// with the same input, after a backoff (Temporal's workflow retry
+    /// policy). Cancelled, terminated and timed-out runs are not retried.
+    pub retry_policy: Option<RetryPolicy>,
 }
 
 /// The run a start request leads to.
@@ -156,6 +160,7 @@ impl StartWorkflow {
             run_timeout: None,
             execution_timeout: None,
             start_delay: None,
+            retry_policy: None,
         })
     }
 
@@ -177,6 +182,12 @@ impl StartWorkflow {
     /// it starts, across continue-as-new (Temporal's execution timeout).
     pub fn execution_timeout(mut self, timeout: Duration) -> Self {
         self.execution_timeout = Some(timeout);
+        self
+    }
+
+    /// Retry a failed run as `policy` says.
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry_policy = Some(policy);
         self
     }
 

@@ -135,6 +135,7 @@ impl Host {
             run_timeout: millis(requested.run_timeout_ms),
             execution_timeout: millis(requested.execution_timeout_ms),
             start_delay: None,
+            retry_policy: None,
         };
         let link = ParentLink {
             run_id: entry.run_id,

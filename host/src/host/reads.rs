@@ -74,36 +74,59 @@ impl Host {
     }
 
     /// Wait for the latest run of `workflow_id` to close and return how it
-    /// ended (at once if it has), following a chain of continue-as-new to
-    /// the run that ends it.
+    /// ended (at once if it has), following a chain of continue-as-new and
+    /// of retries to the run that ends it.
     ///
     /// # Errors
     /// [`Error::NotFound`] if the workflow id has no run.
     pub async fn result(&self, workflow_id: &WorkflowId) -> Result<Outcome> {
         loop {
-            let outcome = self.latest_outcome(workflow_id).await?;
-            if !matches!(outcome, Outcome::ContinuedAsNew(_)) {
-                return Ok(outcome);
-            }
-            // The run that took over was registered before the old one
-            // closed, so it is open here, or closed and the latest.
-            if self.core.open_run(workflow_id).is_none()
-                && self.latest(workflow_id).await?.status == RunStatus::ContinuedAsNew
-            {
+            let (run_id, outcome) = self.latest_outcome(workflow_id).await?;
+            if !self.taken_over(workflow_id, run_id, &outcome).await? {
                 return Ok(outcome);
             }
         }
     }
 
-    /// Wait for the latest run of `workflow_id` to close; how it ended.
-    async fn latest_outcome(&self, workflow_id: &WorkflowId) -> Result<Outcome> {
+    /// True if a run took over from `run_id`, which closed with `outcome`:
+    /// it continued as new, or failed and is being retried.
+    async fn taken_over(
+        &self,
+        workflow_id: &WorkflowId,
+        run_id: RunId,
+        outcome: &Outcome,
+    ) -> Result<bool> {
+        // The run that took over was registered before the old one closed,
+        // so it is open here, or closed and the latest.
+        if let Some(open) = self.core.open_run(workflow_id) {
+            return Ok(open.id != run_id
+                && (matches!(outcome, Outcome::ContinuedAsNew(_))
+                    || open.predecessor() == Some(run_id)));
+        }
+        let latest = self.latest(workflow_id).await?;
+        Ok(match outcome {
+            Outcome::ContinuedAsNew(_) => latest.status != RunStatus::ContinuedAsNew,
+            Outcome::Failed(_) if latest.run_id != run_id => {
+                let history = self.core.store.history(latest.run_id).await?;
+                matches!(
+                    history.first().map(|e| &e.event),
+                    Some(Event::WorkflowStarted(s)) if s.continued_from == Some(run_id)
+                )
+            }
+            _ => false,
+        })
+    }
+
+    /// Wait for the latest run of `workflow_id` to close; which run, and how
+    /// it ended.
+    async fn latest_outcome(&self, workflow_id: &WorkflowId) -> Result<(RunId, Outcome)> {
         if let Some(run) = self.core.open_run(workflow_id) {
             let mut outcome = run.watch_outcome();
             let stopping = self.core.stopping.clone();
             tokio::select! {
                 closed = outcome.wait_for(Option::is_some) => {
                     if let Ok(closed) = closed && let Some(outcome) = closed.clone() {
-                        return Ok(outcome);
+                        return Ok((run.id, outcome));
                     }
                     return Err(Error::ShuttingDown);
                 }
@@ -111,12 +134,13 @@ impl Host {
             }
         }
         let record = self.latest(workflow_id).await?;
-        record.outcome.ok_or_else(|| {
+        let outcome = record.outcome.ok_or_else(|| {
             Error::FailedPrecondition(format!(
                 "run {} is open but not served by this host",
                 record.run_id
             ))
-        })
+        })?;
+        Ok((record.run_id, outcome))
     }
 
     /// The latest run of `workflow_id`: status, version, times and pending

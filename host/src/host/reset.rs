@@ -8,12 +8,13 @@ use std::collections::BTreeMap;
 
 use super::Host;
 use crate::error::{Error, Result};
-use crate::history::{Event, HistoryEvent, RunMachine, WorkflowStarted, split_activations};
+use crate::history::{Event, HistoryEvent, RunMachine, split_activations};
 use crate::host::{Verdict, deliver_external, outbox_entry};
 use crate::ids::{RunId, WorkflowId};
 use crate::runtime::activation::{facts, wake};
 use crate::runtime::deadline::Deadlines;
 use crate::runtime::recording::{replaced, task, timer};
+use crate::runtime::retry::Retry;
 use crate::runtime::{RunHandle, upgrade};
 use crate::store::{
     ActivityTask, Batch, Check, Op, OutboxEntry, RunRecord, StoreError, TimerRecord,
@@ -94,13 +95,14 @@ impl Host {
             _ => Deadlines::default(),
         };
         new.set_deadlines(deadlines);
-        // A reset child stays its parent's child.
-        if let Event::WorkflowStarted(WorkflowStarted {
-            parent: Some(parent),
-            ..
-        }) = &prefix[0].event
-        {
-            new.set_parent(parent.clone());
+        // A reset child stays its parent's child; the retry policy stays.
+        if let Event::WorkflowStarted(started) = &prefix[0].event {
+            if let Some(parent) = &started.parent {
+                new.set_parent(parent.clone());
+            }
+            if let Some(retry) = Retry::of(started) {
+                new.set_retry(retry);
+            }
         }
         let (core, run_facts, replayed) = (self.core.clone(), facts(&new), prefix.clone());
         let (verdict, _) = tokio::task::spawn_blocking(move || {

@@ -10,13 +10,15 @@ use super::checks::{check_signal, list};
 use crate::engine::Activated;
 use crate::error::{Error, Result, quote};
 use crate::history::{
-    Event, HistoryEvent, MAX_TIME_MS, ParentLink, SignalReceived, WorkflowStarted,
+    Event, HistoryEvent, MAX_TIME_MS, ParentLink, RetryPolicy, SignalReceived, WorkflowStarted,
 };
 use crate::ids::{self, RunId};
 use crate::runtime::activation::{self, FirstActivation};
 use crate::runtime::deadline::Deadlines;
 use crate::runtime::delay;
+use crate::runtime::retry::Retry;
 use crate::runtime::{LiveRun, RunHandle, failures, limits, recording};
+use crate::sandbox::MIN_RETRY_INTERVAL_MS;
 use crate::store::{Batch, Check, Op, RunRecord, StoreError, TimerRecord};
 use crate::types::{IdConflictPolicy, IdReusePolicy, Payload, RunStatus};
 
@@ -50,6 +52,9 @@ impl Host {
                     "the {name} is zero; leave it out for none"
                 )));
             }
+        }
+        if let Some(policy) = &start.retry_policy {
+            check_retry_policy(policy)?;
         }
         let request = start.request_id.clone();
         if let Some(started) = self
@@ -125,6 +130,8 @@ impl Host {
                 run_timeout_ms: deadlines.run_timeout_ms,
                 execution_deadline_ms: deadlines.execution_deadline_ms,
                 parent: parent.clone(),
+                retry_policy: start.retry_policy.clone(),
+                attempt: 1,
             }),
         );
         let mut batch = Batch::default()
@@ -168,6 +175,11 @@ impl Host {
             seed,
         );
         handle.set_deadlines(deadlines);
+        if let Some(Event::WorkflowStarted(started)) = events.first()
+            && let Some(retry) = Retry::of(started)
+        {
+            handle.set_retry(retry);
+        }
         if let Some(parent) = parent {
             handle.set_parent(parent);
         }
@@ -332,4 +344,27 @@ impl Host {
             Error::AlreadyExists(check.to_string())
         }))
     }
+}
+
+/// A workflow retry policy's intervals and factor, checked as an
+/// activity's are: a retry every few microseconds would turn one failing
+/// workflow into a flood of runs.
+fn check_retry_policy(policy: &RetryPolicy) -> Result<()> {
+    let refuse = |what: &str| Err(Error::InvalidArgument(format!("the retry policy's {what}")));
+    if policy.initial_interval_ms < MIN_RETRY_INTERVAL_MS {
+        return refuse(&format!(
+            "initial interval is {} ms; it must be at least {MIN_RETRY_INTERVAL_MS} ms",
+            policy.initial_interval_ms
+        ));
+    }
+    if !policy.backoff_coefficient.is_finite() || policy.backoff_coefficient < 1.0 {
+        return refuse(&format!(
+            "backoff coefficient is {}; it must be a number of at least 1",
+            policy.backoff_coefficient
+        ));
+    }
+    if policy.maximum_interval_ms < policy.initial_interval_ms {
+        return refuse("maximum interval is below its initial interval");
+    }
+    Ok(())
 }

@@ -154,6 +154,7 @@ pub(crate) fn facts(run: &RunHandle) -> RunFacts {
         workflow_type: run.workflow_type.clone(),
         start_time_ms: run.start_time_ms,
         random_seed: run.random_seed,
+        attempt: run.attempt(),
     }
 }
 

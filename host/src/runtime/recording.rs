@@ -20,6 +20,7 @@ use super::continuation::{self, Successor};
 use super::deadline::DEADLINE_SEQ;
 use super::delay::START_SEQ;
 use super::failures::{back_off, fail_run};
+use super::retry;
 
 /// History bytes kept free for the events that record a run's failure
 /// (its message is at most 32 KiB).
@@ -114,22 +115,32 @@ pub(crate) fn recording(
             _ => {}
         }
     }
+    let successor = match &activated.outcome {
+        Some(Outcome::ContinuedAsNew(continued)) => {
+            Some(continuation::successor(core, run, continued, now))
+        }
+        Some(Outcome::Failed(failure)) => {
+            let retry = run.retry();
+            let at = retry::next_attempt_at(run, failure, now);
+            retry
+                .zip(at)
+                .map(|(retry, at)| continuation::retried(run, retry, at, now))
+        }
+        _ => None,
+    };
     if let Some(outcome) = &activated.outcome {
         batch = batch.op(Op::CloseRun {
             run_id: run.id,
             outcome: outcome.clone(),
             closed_at_ms: now,
         });
-        if let Some(entry) = parent_notice(run, outcome) {
+        // A run another takes over from does not report to its parent.
+        if successor.is_none()
+            && let Some(entry) = parent_notice(run, outcome)
+        {
             batch = batch.op(Op::InsertOutbox(entry));
         }
     }
-    let successor = match &activated.outcome {
-        Some(Outcome::ContinuedAsNew(continued)) => {
-            Some(continuation::successor(core, run, continued, now))
-        }
-        _ => None,
-    };
     if let Some(successor) = &successor {
         batch = successor.record(batch, now);
     }
@@ -162,6 +173,7 @@ pub(crate) fn committed(
         now,
         ..
     } = recording;
+    let took_over = successor.is_some();
     if let Some(successor) = successor {
         successor.committed(core, &mut appended);
     }
@@ -204,6 +216,11 @@ pub(crate) fn committed(
             .filter(|e| e.event.is_input() && !consumed.contains(&e.id)),
     );
     match outcome {
+        // A run another takes over from does not report to its parent.
+        Some(outcome) if took_over => {
+            close_children(core, run);
+            replaced(core, run, &machine, outcome);
+        }
         Some(outcome) => finish(core, run, &machine, outcome),
         None => {
             if let Some(mut live) = live

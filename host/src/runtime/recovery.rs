@@ -12,6 +12,7 @@ use crate::host::Parked;
 use crate::host::{deliver_external, orphans};
 use crate::runtime::deadline::Deadlines;
 use crate::runtime::delay::START_SEQ;
+use crate::runtime::retry::Retry;
 use crate::runtime::{Core, RunHandle, activation};
 use crate::store::RunRecord;
 use crate::worker::dispatch::dispatch;
@@ -78,6 +79,9 @@ pub(crate) async fn recover(core: &Arc<Core>) -> Result<Recovered> {
             started.random_seed,
         );
         handle.set_deadlines(Deadlines::of(started));
+        if let Some(retry) = Retry::of(started) {
+            handle.set_retry(retry);
+        }
         if let Some(parent) = &started.parent {
             handle.set_parent(parent.clone());
         }

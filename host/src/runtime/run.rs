@@ -14,6 +14,7 @@ use crate::host::Parked;
 use crate::host::Verdict;
 use crate::ids::{ComponentId, RunId, WorkflowId};
 use crate::runtime::deadline::Deadlines;
+use crate::runtime::retry::Retry;
 use crate::store::StoreError;
 use crate::types::{Outcome, Payload};
 
@@ -146,6 +147,8 @@ pub(crate) struct RunHandle {
     /// The run may have started children (it asked to start one), whose
     /// parent-close policy applies when it closes.
     may_have_children: AtomicBool,
+    /// The run's retry policy and attempt, if it has a policy.
+    retry: OnceLock<Retry>,
 }
 
 impl RunHandle {
@@ -172,6 +175,7 @@ impl RunHandle {
             deadlines: OnceLock::new(),
             parent: OnceLock::new(),
             may_have_children: AtomicBool::new(false),
+            retry: OnceLock::new(),
         })
     }
 
@@ -194,6 +198,21 @@ impl RunHandle {
     /// This run continues `run` as new.
     pub(crate) fn continues(&self, run: RunId) {
         let _ = self.predecessor.set(run);
+    }
+
+    /// The run's retry policy and attempt, if it has a policy.
+    pub(crate) fn retry(&self) -> Option<&Retry> {
+        self.retry.get()
+    }
+
+    /// The run's start recorded a retry policy.
+    pub(crate) fn set_retry(&self, retry: Retry) {
+        let _ = self.retry.set(retry);
+    }
+
+    /// Which attempt of its workflow the run is (1 without a policy).
+    pub(crate) fn attempt(&self) -> u32 {
+        self.retry().map_or(1, |r| r.attempt)
     }
 
     /// The run that started this one as its child, if one did.

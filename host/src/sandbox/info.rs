@@ -17,6 +17,10 @@ impl Host for HostState {
         Ok(self.now_ms())
     }
 
+    fn attempt(&mut self) -> wasmtime::Result<u32> {
+        Ok(self.facts.attempt)
+    }
+
     fn is_replaying(&mut self) -> wasmtime::Result<bool> {
         Ok(HostState::is_replaying(self))
     }

@@ -381,6 +381,31 @@ impl Workflow for Looping {
     }
 }
 
+/// `fails-until`: fails with error type `Flaky` until its attempt (a retry
+/// policy's) reaches the input, then returns "succeeded at attempt N".
+/// Takes signal `poke` (and does nothing with it).
+#[derive(Default)]
+pub struct FailsUntil;
+
+impl Workflow for FailsUntil {
+    const NAME: &'static str = "fails-until";
+    type Input = u32;
+    type Output = String;
+
+    async fn run(ctx: WorkflowContext<Self>, until: u32) -> Result<String> {
+        let attempt = ctx.info().attempt;
+        ctx.sleep(Duration::from_millis(1)).await?;
+        if attempt < until {
+            return Err(Error::application("Flaky", format!("attempt {attempt}")));
+        }
+        Ok(format!("succeeded at attempt {attempt}"))
+    }
+
+    fn handlers(handlers: &mut Handlers<Self>) {
+        handlers.signal("poke", |_: &mut Self, (): ()| {});
+    }
+}
+
 /// `parent`: input `(mode, child_type, child_input, policy)`. Starts child
 /// `{workflow id}-child` of `child_type` with `child_input` and parent-close
 /// `policy` (`terminate`, `request-cancel`, `abandon`). Mode `await` returns
@@ -441,6 +466,7 @@ impl Workflow for Parent {
 }
 
 keel_sdk::workflows!(
+    FailsUntil,
     Parent,
     Timers,
     Random,
