@@ -1,5 +1,6 @@
 //! Child workflows: start one, await its result, signal it, cancel it.
 
+use std::cell::Cell;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
@@ -78,7 +79,8 @@ impl<W: 'static> WorkflowContext<W> {
     /// has started, or fails (error type `WorkflowAlreadyStarted` if its
     /// workflow id has an open run). The start is a durable command made
     /// once; awaiting it cannot be cancelled (the parent-close policy
-    /// covers a child whose parent stops caring).
+    /// covers a child whose parent stops caring), but a cancellation of the
+    /// task that started it reaches the child once it has started.
     pub fn start_child<I: Serialize + ?Sized>(
         &self,
         options: ChildOptions,
@@ -101,7 +103,7 @@ impl<W: 'static> WorkflowContext<W> {
                     execution_timeout: options.execution_timeout.map(millis),
                 });
                 shared.track(seqs.started, CommandKind::External);
-                shared.track_child(seqs.closed, &options.workflow_id);
+                shared.track_child(seqs.closed, seqs.started, &options.workflow_id);
                 seqs
             });
         ChildStart {
@@ -148,6 +150,7 @@ impl Future for ChildStart {
                 workflow_id: self.workflow_id.clone(),
                 run_id: String::from_utf8_lossy(&run_id).into_owned(),
                 closed: seqs.closed,
+                result_taken: Rc::default(),
                 shared: self.shared.clone(),
             }),
             Resolution::Failed(failure) | Resolution::Cancelled(failure) => {
@@ -168,6 +171,8 @@ pub struct ChildHandle {
     workflow_id: String,
     run_id: String,
     closed: u32,
+    /// `result` was called on this handle or a clone of it.
+    result_taken: Rc<Cell<bool>>,
     shared: Rc<Shared>,
 }
 
@@ -188,10 +193,14 @@ impl ChildHandle {
     /// (`ChildWorkflowCancelled`, `…Terminated`, `…TimedOut` if it did not
     /// fail on its own). Cancelling the awaiting step asks the child to
     /// cancel and goes on waiting for how it ends, as Temporal does.
+    /// The result is taken once: a second call fails with error type
+    /// `ChildResultTaken`.
     pub fn result<O: DeserializeOwned>(&self) -> ChildResult<O> {
+        let taken = self.result_taken.replace(true);
         ChildResult {
             workflow_id: self.workflow_id.clone(),
             seq: self.closed,
+            taken,
             shared: self.shared.clone(),
             output: PhantomData,
         }
@@ -228,6 +237,8 @@ impl ChildHandle {
 pub struct ChildResult<O> {
     workflow_id: String,
     seq: u32,
+    /// An earlier call took the result.
+    taken: bool,
     shared: Rc<Shared>,
     output: PhantomData<fn() -> O>,
 }
@@ -236,6 +247,15 @@ impl<O: DeserializeOwned> Future for ChildResult<O> {
     type Output = Result<O>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if self.taken {
+            return Poll::Ready(Err(Error::application(
+                "ChildResultTaken",
+                format!(
+                    "the result of child '{}' was taken before",
+                    self.workflow_id
+                ),
+            )));
+        }
         self.shared.deliver_cancel_to_step(self.seq);
         let Some(Resolved::Activity(resolution)) = self.shared.poll_slot(self.seq, cx.waker())
         else {

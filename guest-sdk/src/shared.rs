@@ -97,6 +97,16 @@ struct PendingCancel {
     given: bool,
 }
 
+/// A child workflow whose close is awaited.
+struct Child {
+    workflow_id: String,
+    /// The sequence number its start resolves.
+    started_seq: u32,
+    started: bool,
+    /// A cancellation asked for before it started: sent once it has.
+    pending_cancel: Option<String>,
+}
+
 /// See the module docs.
 #[derive(Default)]
 pub(crate) struct Shared {
@@ -115,7 +125,7 @@ pub(crate) struct Shared {
     patches: RefCell<BTreeMap<String, bool>>,
     /// The workflow id of each child whose close is awaited, by the
     /// sequence number the close resolves.
-    children: RefCell<BTreeMap<u32, String>>,
+    children: RefCell<BTreeMap<u32, Child>>,
     closed: Cell<bool>,
 }
 
@@ -147,12 +157,38 @@ impl Shared {
         );
     }
 
-    /// Track the close of child `workflow_id`, which resolves `seq`.
-    pub(crate) fn track_child(&self, seq: u32, workflow_id: &str) {
+    /// Track child `workflow_id`, whose start resolves `started_seq` and
+    /// whose close resolves `seq`.
+    pub(crate) fn track_child(&self, seq: u32, started_seq: u32, workflow_id: &str) {
         self.track(seq, CommandKind::Child);
-        self.children
-            .borrow_mut()
-            .insert(seq, workflow_id.to_string());
+        self.children.borrow_mut().insert(
+            seq,
+            Child {
+                workflow_id: workflow_id.to_string(),
+                started_seq,
+                started: false,
+                pending_cancel: None,
+            },
+        );
+    }
+
+    /// The start `seq` resolved; if it is a child's that started, a
+    /// cancellation asked for meanwhile is sent now.
+    fn child_start_resolved(&self, seq: u32, started: bool) {
+        let mut children = self.children.borrow_mut();
+        let Some((closed, child)) = children.iter_mut().find(|(_, c)| c.started_seq == seq) else {
+            return;
+        };
+        if !started {
+            let closed = *closed;
+            children.remove(&closed);
+            self.slots.borrow_mut().remove(&closed);
+            return;
+        }
+        child.started = true;
+        if let Some(reason) = child.pending_cancel.take() {
+            external::request_cancel(&child.workflow_id, &reason);
+        }
     }
 
     /// The child whose close resolves `seq` did not start.
@@ -183,6 +219,9 @@ impl Shared {
     /// Resolve `seq`; the first resolution wins (an activity may complete
     /// and be cancelled in the same activation).
     pub(crate) fn resolve(&self, seq: u32, resolved: Resolved) {
+        if let Resolved::Activity(resolution) = &resolved {
+            self.child_start_resolved(seq, matches!(resolution, Resolution::Completed(_)));
+        }
         if let Some(slot) = self.slots.borrow_mut().get_mut(&seq)
             && slot.resolved.is_none()
         {
@@ -306,10 +345,15 @@ impl Shared {
         }
         slot.cancel_requested = true;
         if slot.kind == CommandKind::Child
-            && let Some(workflow_id) = self.children.borrow().get(&seq)
+            && let Some(child) = self.children.borrow_mut().get_mut(&seq)
         {
-            // Fire and forget: the child's close tells how it went.
-            external::request_cancel(workflow_id, reason);
+            // Fire and forget: the child's close tells how it went. A
+            // child not started yet is asked once it has.
+            if child.started {
+                external::request_cancel(&child.workflow_id, reason);
+            } else {
+                child.pending_cancel = Some(reason.to_string());
+            }
         }
         match slot.kind {
             CommandKind::Timer => {

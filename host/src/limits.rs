@@ -14,6 +14,9 @@ pub struct RunLimits {
     pub max_pending_timers: usize,
     /// Requests to other workflows (signal, cancel) not yet delivered.
     pub max_pending_external_requests: usize,
+    /// Child workflows asked for and not closed (Temporal's limit of
+    /// pending children).
+    pub max_pending_children: usize,
     /// Events in a run's history past which a warning is logged.
     pub history_warn_events: u64,
     /// Events in a run's history; an activation that would go past it fails
@@ -32,6 +35,7 @@ impl Default for RunLimits {
             max_pending_activities: 2_000,
             max_pending_timers: 10_000,
             max_pending_external_requests: 2_000,
+            max_pending_children: 2_000,
             history_warn_events: 10_240,
             max_history_events: 51_200,
             max_history_bytes: 50 << 20,
@@ -55,6 +59,7 @@ pub(crate) enum Limit {
     PendingActivities,
     PendingTimers,
     PendingExternalRequests,
+    PendingChildren,
     HistoryEvents,
     HistoryBytes,
     WasiResources,
@@ -112,6 +117,11 @@ impl fmt::Display for LimitExceeded {
                 f,
                 "the run would have {value} requests to other workflows not yet delivered, over \
                  the limit of {max}; await some before making more"
+            ),
+            Limit::PendingChildren => write!(
+                f,
+                "the run would have {value} child workflows not closed, over the limit of {max}; \
+                 await some before starting more"
             ),
             Limit::HistoryEvents => write!(
                 f,

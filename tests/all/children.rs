@@ -211,3 +211,99 @@ async fn a_parent_and_its_child_carry_on_after_a_restart() {
     let report: String = closed(&t.host, &id("r")).await.into_result().unwrap();
     assert_eq!(report, "ok: []");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_that_comes_before_the_child_started_reaches_it_once_it_has() {
+    for (name, config) in configs() {
+        let t = TestHost::with_config(config).await.unwrap();
+        t.deploy(guests::KITCHEN_SINK).await.unwrap();
+        // The parent's first activation has its start and the cancel: the
+        // cancel reaches the step awaiting the child before the child's
+        // start is even sent.
+        let start = StartWorkflow::new(
+            "early",
+            "parent",
+            &json!(["wait", "signals", null, "abandon"]),
+        )
+        .unwrap()
+        .start_delay(Duration::from_secs(3_600));
+        t.host.start(start).await.unwrap();
+        t.host.cancel(&id("early"), "stop").await.unwrap();
+        let parent = closed(&t.host, &id("early")).await;
+        assert!(matches!(parent, Outcome::Cancelled(_)), "{name}: {parent}");
+        let child = closed(&t.host, &id("early-child")).await;
+        assert!(matches!(child, Outcome::Cancelled(_)), "{name}: {child}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parent_cannot_have_more_children_open_than_its_limit() {
+    let mut config = test_config();
+    config.limits.max_pending_children = 1;
+    let t = TestHost::with_config(config).await.unwrap();
+    t.deploy(guests::KITCHEN_SINK).await.unwrap();
+    // `twice` asks for a second child while the first is open.
+    let start = StartWorkflow::new(
+        "many",
+        "parent",
+        &json!(["twice", "signals", null, "terminate"]),
+    )
+    .unwrap();
+    t.host.start(start).await.unwrap();
+    // As for other pending limits, the workflow task fails and is retried;
+    // `describe` says why.
+    eventually("the workflow task fails on the limit", || async {
+        let described = t.host.describe(&id("many")).await.unwrap();
+        described.task_failure.is_some_and(|f| {
+            f.code == "KEEL-LIMIT" && f.message.contains("child workflows not closed")
+        })
+    })
+    .await;
+    t.host.terminate(&id("many"), "enough").await.unwrap();
+    // The parent closed: its one child is terminated.
+    let child = closed(&t.host, &id("many-child")).await;
+    assert!(matches!(child, Outcome::Terminated(_)), "{child}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parent_with_open_children_is_not_reset_and_one_whose_children_closed_is_reset_without_them()
+ {
+    let t = TestHost::new().await.unwrap();
+    t.deploy(guests::KITCHEN_SINK).await.unwrap();
+    let start = StartWorkflow::new(
+        "rp",
+        "parent",
+        &json!(["await", "signals", null, "terminate"]),
+    )
+    .unwrap();
+    t.host.start(start).await.unwrap();
+    eventually("the child starts", || async {
+        t.host.describe(&id("rp-child")).await.is_ok()
+    })
+    .await;
+    let err = t.host.reset(&id("rp"), 3, "again").await.unwrap_err();
+    assert!(
+        err.to_string().contains("open child workflows (rp-child)"),
+        "{err}"
+    );
+
+    // Once the child has closed, the reset re-runs the parent's code after
+    // its first activation, which asked for the child: the new run learns
+    // how that child ended, and the child does not run again.
+    t.host
+        .signal(
+            &id("rp-child"),
+            "finish",
+            Payload::json(&json!(null)).unwrap(),
+        )
+        .await
+        .unwrap();
+    let first: String = closed(&t.host, &id("rp")).await.into_result().unwrap();
+    assert_eq!(first, "ok: []");
+    let child = t.host.describe(&id("rp-child")).await.unwrap().run.run_id;
+    t.host.reset(&id("rp"), 3, "again").await.unwrap();
+    let second: String = closed(&t.host, &id("rp")).await.into_result().unwrap();
+    assert_eq!(second, "ok: []");
+    let after = t.host.describe(&id("rp-child")).await.unwrap().run;
+    assert_eq!((after.run_id, after.status), (child, RunStatus::Completed));
+}

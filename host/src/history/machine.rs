@@ -3,9 +3,9 @@
 //! drive it the same way (inputs are applied when delivered, commands when
 //! planned), so both derive the same events from the same history.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::history::child::{ChildStartFailed, ChildStartRequested, ChildStarted};
+use crate::history::child::{ChildClosed, ChildStartFailed, ChildStartRequested, ChildStarted};
 use crate::history::command::{CancellationType, Command};
 use crate::history::event::{
     ActivityCancelRequested, ActivityCancelled, ActivityCompleted, ActivityFailed,
@@ -35,6 +35,7 @@ pub(crate) struct After {
     pub(crate) timers: usize,
     pub(crate) activities: usize,
     pub(crate) externals: usize,
+    pub(crate) children: usize,
     pub(crate) events: usize,
 }
 
@@ -46,6 +47,9 @@ pub struct RunMachine {
     /// Requests to other workflows (signals, cancels, child starts) not yet
     /// delivered, by sequence number: the requesting event.
     externals: BTreeMap<u32, Event>,
+    /// Child workflows asked for and not closed, by the sequence number
+    /// their close resolves.
+    children: BTreeSet<u32>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -91,13 +95,23 @@ impl RunMachine {
             | Event::ExternalCancelRequested(ExternalCancelRequested { seq, .. }) => {
                 self.externals.insert(*seq, event.clone());
             }
-            Event::ChildStartRequested(ChildStartRequested { seq, .. }) => {
+            Event::ChildStartRequested(ChildStartRequested {
+                seq, closed_seq, ..
+            }) => {
                 self.externals.insert(*seq, event.clone());
+                self.children.insert(*closed_seq);
+            }
+            Event::ChildStartFailed(ChildStartFailed { seq, .. }) => {
+                if let Some(Event::ChildStartRequested(requested)) = self.externals.remove(seq) {
+                    self.children.remove(&requested.closed_seq);
+                }
+            }
+            Event::ChildClosed(ChildClosed { seq, .. }) => {
+                self.children.remove(seq);
             }
             Event::ExternalRequestCompleted(ExternalRequestCompleted { seq })
             | Event::ExternalRequestFailed(ExternalRequestFailed { seq, .. })
-            | Event::ChildStarted(ChildStarted { seq, .. })
-            | Event::ChildStartFailed(ChildStartFailed { seq, .. }) => {
+            | Event::ChildStarted(ChildStarted { seq, .. }) => {
                 self.externals.remove(seq);
             }
             _ => {}
@@ -208,23 +222,30 @@ impl RunMachine {
             timers: scratch.timers.len(),
             activities: scratch.activities.len(),
             externals: scratch.externals.len(),
+            children: scratch.children.len(),
             events: plan.events.len() + plan.followups.len(),
         }
     }
 
-    /// How many timers, activities and requests to other workflows are
-    /// pending.
-    pub(crate) fn pending_counts(&self) -> (usize, usize, usize) {
+    /// How many timers, activities, requests to other workflows and child
+    /// workflows are pending.
+    pub(crate) fn pending_counts(&self) -> (usize, usize, usize, usize) {
         (
             self.timers.len(),
             self.activities.len(),
             self.externals.len(),
+            self.children.len(),
         )
     }
 
     /// Sequence numbers and due times of the pending timers.
     pub fn pending_timers(&self) -> impl Iterator<Item = (u32, u64)> + '_ {
         self.timers.iter().map(|(seq, at)| (*seq, *at))
+    }
+
+    /// The sequence numbers the closes of the pending children resolve.
+    pub(crate) fn pending_children(&self) -> BTreeSet<u32> {
+        self.children.clone()
     }
 
     /// The requests to other workflows not yet delivered, in order.

@@ -69,6 +69,24 @@ impl Host {
         reason: &str,
     ) -> Result<Option<RunId>> {
         let old = self.latest(workflow_id).await?;
+        // A reset re-runs a parent's code, not its children: open ones
+        // would be left linked to the run it replaces.
+        let open: Vec<String> = self
+            .core
+            .store
+            .children(old.run_id)
+            .await?
+            .into_iter()
+            .filter(|c| c.status == RunStatus::Running)
+            .map(|c| c.workflow_id.to_string())
+            .collect();
+        if !open.is_empty() {
+            return Err(Error::FailedPrecondition(format!(
+                "workflow {workflow_id} has open child workflows ({}); wait for them or \
+                 terminate them, then reset",
+                open.join(", ")
+            )));
+        }
         let history = self.core.store.history(old.run_id).await?;
         let prefix = prefix_to(&history, event_id)?;
         let component = self
@@ -95,9 +113,13 @@ impl Host {
             _ => Deadlines::default(),
         };
         new.set_deadlines(deadlines);
-        // A reset child stays its parent's child; the retry policy stays.
+        // A reset child stays its parent's child while the parent waits
+        // for it (a closed one has reported already); the retry policy
+        // stays.
         if let Event::WorkflowStarted(started) = &prefix[0].event {
-            if let Some(parent) = &started.parent {
+            if let Some(parent) = &started.parent
+                && old.status == RunStatus::Running
+            {
                 new.set_parent(parent.clone());
             }
             if let Some(retry) = Retry::of(started) {
@@ -138,6 +160,7 @@ impl Host {
             .filter_map(|requested| outbox_entry(old.run_id, requested))
             .map(|entry| entry.seq)
             .collect();
+        let children = machine.pending_children();
         let signals: Vec<Event> = history
             .iter()
             .filter(|e| e.id > after)
@@ -147,6 +170,8 @@ impl Host {
                 Event::ExternalRequestFailed(r) => pending.contains(&r.seq),
                 Event::ChildStarted(r) => pending.contains(&r.seq),
                 Event::ChildStartFailed(r) => pending.contains(&r.seq),
+                // Children asked for before the boundary closed after it.
+                Event::ChildClosed(r) => children.contains(&r.seq),
                 _ => false,
             })
             .map(|e| e.event.clone())

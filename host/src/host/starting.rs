@@ -31,6 +31,15 @@ impl Host {
     ) -> Result<Started> {
         // Work in hand until the start is committed and handed over.
         let _working = self.core.busy.begin();
+        // A retried request gets the run its first attempt started, even if
+        // the type or the limits changed since.
+        let request = start.request_id.clone();
+        if let Some(started) = self
+            .started_by(&start.workflow_id, request.as_ref())
+            .await?
+        {
+            return Ok(started);
+        }
         let component_id = self
             .core
             .current_version(&start.workflow_type)
@@ -55,13 +64,6 @@ impl Host {
         }
         if let Some(policy) = &start.retry_policy {
             check_retry_policy(policy)?;
-        }
-        let request = start.request_id.clone();
-        if let Some(started) = self
-            .started_by(&start.workflow_id, request.as_ref())
-            .await?
-        {
-            return Ok(started);
         }
         if let Some(open) = self.core.open_run(&start.workflow_id) {
             match start.id_conflict {

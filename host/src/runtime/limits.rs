@@ -1,5 +1,5 @@
 //! The run's limits, checked before an activation is recorded: pending
-//! timers and activities, and history length.
+//! timers, activities, requests and children, and history length.
 
 use crate::engine::Activated;
 use crate::history::{Command, Event, HistoryEvent, RunMachine};
@@ -18,16 +18,19 @@ pub(crate) fn check_limits(
 ) -> std::result::Result<(), LimitExceeded> {
     let limits = &core.config.limits;
     let commands = &activated.commands;
-    let (timers, activities, externals) = machine.pending_counts();
+    let (timers, activities, externals, children) = machine.pending_counts();
     let count = |started: fn(&Command) -> bool| commands.iter().filter(|c| started(c)).count();
     let started = count(|c| matches!(c, Command::StartTimer { .. }));
     let scheduled = count(|c| matches!(c, Command::ScheduleActivity { .. }));
     let requested = count(|c| {
         matches!(
             c,
-            Command::SignalExternal { .. } | Command::CancelExternal { .. }
+            Command::SignalExternal { .. }
+                | Command::CancelExternal { .. }
+                | Command::StartChild(_)
         )
     });
+    let asked = count(|c| matches!(c, Command::StartChild(_)));
     let seen = run.mailbox().seen_through;
     // Upper bounds: a command event and a follow-up per command, then the
     // close and the boundary; the exact count only near a limit.
@@ -37,6 +40,7 @@ pub(crate) fn check_limits(
     if timers + started > limits.max_pending_timers
         || activities + scheduled > limits.max_pending_activities
         || externals + requested > limits.max_pending_external_requests
+        || children + asked > limits.max_pending_children
         || events > history_room
     {
         let inputs: Vec<&Event> = inputs.iter().map(|e| &e.event).collect();
@@ -55,6 +59,11 @@ pub(crate) fn check_limits(
             Limit::PendingExternalRequests,
             after.externals as u64,
             limits.max_pending_external_requests as u64,
+        )?;
+        LimitExceeded::check(
+            Limit::PendingChildren,
+            after.children as u64,
+            limits.max_pending_children as u64,
         )?;
         events = seen + after.events as u64 + 2;
         if events > history_room {

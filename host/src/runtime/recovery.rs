@@ -35,6 +35,12 @@ fn park_unreadable(core: &Arc<Core>, record: RunRecord, reason: &str) {
         record.created_at_ms,
         0,
     );
+    // Its children and parent stay linked: a terminate reports it, and
+    // applies its parent-close policy.
+    if let Some(parent) = record.parent {
+        handle.set_parent(parent);
+    }
+    handle.started_children();
     handle.mailbox().parked = Some(Parked::Unreadable { message });
     core.insert_run(handle);
 }
