@@ -195,6 +195,7 @@ async fn workflow(client: &Client, command: WorkflowCommand) -> Result<ExitCode>
             start_delay,
             max_attempts,
             retry_interval,
+            task_timeout,
         } => {
             let retry_policy = max_attempts.map(|maximum_attempts| {
                 let initial = retry_interval
@@ -208,6 +209,7 @@ async fn workflow(client: &Client, command: WorkflowCommand) -> Result<ExitCode>
             });
             let start = StartWorkflow {
                 retry_policy,
+                task_timeout,
                 request_id,
                 run_timeout,
                 execution_timeout,

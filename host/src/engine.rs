@@ -201,8 +201,18 @@ impl WasmEngine {
         }
     }
 
-    fn epoch_ticks(&self) -> u64 {
-        let ticks = self.config.activation_timeout.as_millis() / EPOCH_TICK.as_millis();
+    /// How long an activation of a run whose start set `task_timeout_ms`
+    /// may run: that timeout, at most the engine's activation timeout.
+    fn task_timeout(&self, task_timeout_ms: Option<u64>) -> Duration {
+        task_timeout_ms
+            .map(Duration::from_millis)
+            .map_or(self.config.activation_timeout, |t| {
+                t.min(self.config.activation_timeout)
+            })
+    }
+
+    fn epoch_ticks(&self, task_timeout_ms: Option<u64>) -> u64 {
+        let ticks = self.task_timeout(task_timeout_ms).as_millis() / EPOCH_TICK.as_millis();
         u64::try_from(ticks).unwrap_or(u64::MAX).max(1)
     }
 }

@@ -100,6 +100,7 @@ impl Replayer {
             start_time_ms: first.time_ms,
             random_seed: started.random_seed,
             attempt: started.attempt,
+            task_timeout_ms: started.task_timeout_ms,
         };
         match replay(&self.wasm, Arc::clone(&self.component), facts, history) {
             Ok((_, outcome)) => Ok(outcome),

@@ -122,6 +122,8 @@ pub(crate) struct RunFacts {
     pub(crate) random_seed: u64,
     /// Which attempt of its workflow the run is, from 1.
     pub(crate) attempt: u32,
+    /// The run's own workflow-task timeout, if its start set one.
+    pub(crate) task_timeout_ms: Option<u64>,
 }
 
 /// Limits on what one instance may use.
@@ -217,6 +219,11 @@ pub(crate) struct HostState {
 pub(crate) const MAX_RESOURCES: usize = 1_000;
 
 impl HostState {
+    /// The run's own workflow-task timeout, if its start set one.
+    pub(crate) fn task_timeout_ms(&self) -> Option<u64> {
+        self.facts.task_timeout_ms
+    }
+
     pub(crate) fn new(facts: RunFacts, limits: Limits, budget: Arc<MemoryBudget>) -> Self {
         let shared = Arc::new(Shared::default());
         shared.now_ms.store(facts.start_time_ms, Ordering::Relaxed);

@@ -115,6 +115,7 @@ async fn a_request_to_another_workflow_delivered_before_a_crash_is_not_delivered
                     continued_from: None,
                     run_timeout_ms: None,
                     execution_deadline_ms: None,
+                    task_timeout_ms: None,
                     parent: None,
                     retry_policy: None,
                     attempt: 1,

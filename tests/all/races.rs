@@ -107,6 +107,7 @@ async fn a_start_and_a_cancel_delivered_together_cancel_the_first_wait() {
                     continued_from: None,
                     run_timeout_ms: None,
                     execution_deadline_ms: None,
+                    task_timeout_ms: None,
                     parent: None,
                     retry_policy: None,
                     attempt: 1,

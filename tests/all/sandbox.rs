@@ -29,6 +29,36 @@ async fn a_component_importing_the_file_system_is_rejected_with_the_imports_name
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_may_shorten_its_workflow_task_timeout_but_not_pass_the_hosts() {
+    let t = TestHost::new().await.unwrap();
+    t.deploy(guests::INFINITE_LOOP).await.unwrap();
+    let start = StartWorkflow::new("short", "spin", &json!(null))
+        .unwrap()
+        .task_timeout(Duration::from_millis(60));
+    t.host.start(start).await.unwrap();
+    eventually("the short deadline stops the activation", || async {
+        t.host
+            .describe(&id("short"))
+            .await
+            .unwrap()
+            .task_failure
+            .is_some_and(|f| f.code == "KEEL-DEADLOCK" && f.message.contains("60 ms"))
+    })
+    .await;
+    t.host.terminate(&id("short"), "stuck").await.unwrap();
+    // The host's activation timeout (500 ms in tests) bounds every run.
+    let long = StartWorkflow::new("long", "spin", &json!(null))
+        .unwrap()
+        .task_timeout(Duration::from_secs(60));
+    let err = t.host.start(long).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("over the host's activation timeout"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_guest_that_never_yields_is_stopped_and_others_keep_running() {
     let mut config = test_config();
     config.engine.activation_timeout = Duration::from_millis(200);

@@ -59,6 +59,7 @@ pub(crate) fn start(request: proto::StartWorkflowRequest) -> Result<StartWorkflo
         run_timeout: timeout(request.run_timeout_ms),
         execution_timeout: timeout(request.execution_timeout_ms),
         start_delay: timeout(request.start_delay_ms),
+        task_timeout: timeout(request.task_timeout_ms),
         retry_policy: request.retry_policy.map(|p| RetryPolicy {
             initial_interval_ms: p.initial_interval_ms,
             backoff_coefficient: p.backoff_coefficient,
@@ -102,6 +103,7 @@ pub(crate) fn start_request(start: StartWorkflow) -> proto::StartWorkflowRequest
         run_timeout_ms: start.run_timeout.map(millis),
         execution_timeout_ms: start.execution_timeout.map(millis),
         start_delay_ms: start.start_delay.map(millis),
+        task_timeout_ms: start.task_timeout.map(millis),
         retry_policy: start.retry_policy.map(|p| proto::WorkflowRetryPolicy {
             initial_interval_ms: p.initial_interval_ms,
             backoff_coefficient: p.backoff_coefficient,

@@ -111,6 +111,10 @@ pub(super) enum WorkflowCommand {
         /// Retry a failed run up to this many attempts in all (0: no
         /// limit), with Temporal's backoff (from --retry-interval, doubling,
         /// up to 100 times it).
+        /// Fail an activation of the run that takes longer than this (it is
+        /// retried); at most the host's activation timeout.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        task_timeout: Option<Duration>,
         #[arg(long)]
         max_attempts: Option<u32>,
         /// The first retry's delay, with --max-attempts (default 1s).

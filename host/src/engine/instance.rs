@@ -139,7 +139,8 @@ pub(super) fn deadline_store(engine: &WasmEngine, state: HostState) -> Store<Hos
     let mut store = Store::new(&engine.engine, state);
     store.limiter(|state| state as &mut dyn ResourceLimiter);
     store.epoch_deadline_trap();
-    store.set_epoch_deadline(engine.epoch_ticks());
+    let ticks = engine.epoch_ticks(store.data().task_timeout_ms());
+    store.set_epoch_deadline(ticks);
     store
 }
 
@@ -152,6 +153,7 @@ pub(super) fn describe_facts() -> RunFacts {
         start_time_ms: 0,
         random_seed: 0,
         attempt: 1,
+        task_timeout_ms: None,
     }
 }
 
@@ -189,7 +191,8 @@ impl WorkflowInstance {
                 _ => None,
             }));
         }
-        self.store.set_epoch_deadline(engine.epoch_ticks());
+        let ticks = engine.epoch_ticks(self.store.data().task_timeout_ms());
+        self.store.set_epoch_deadline(ticks);
         let outcome = self
             .bindings
             .keel_workflow_guest()
@@ -234,7 +237,8 @@ impl WorkflowInstance {
         now_ms: u64,
     ) -> Result<Result<Payload, Error>, ActivationFailure> {
         self.store.data_mut().begin(now_ms, true, Mode::ReadOnly);
-        self.store.set_epoch_deadline(engine.epoch_ticks());
+        let ticks = engine.epoch_ticks(self.store.data().task_timeout_ms());
+        self.store.set_epoch_deadline(ticks);
         let answer = self
             .bindings
             .keel_workflow_guest()
@@ -296,7 +300,9 @@ fn classify(
     }
     if err.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
         return ActivationFailure::Deadlock {
-            timeout_ms: engine.config.activation_timeout.as_millis(),
+            timeout_ms: engine
+                .task_timeout(store.data().task_timeout_ms())
+                .as_millis(),
         };
     }
     ActivationFailure::Trap(flatten(&err))

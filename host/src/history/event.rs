@@ -38,6 +38,10 @@ pub struct WorkflowStarted {
     /// The run that started this one as its child.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<ParentLink>,
+    /// How long one activation may take, ms (the workflow-task timeout),
+    /// if the start set it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_timeout_ms: Option<u64>,
     /// How failed runs of the workflow are retried.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_policy: Option<RetryPolicy>,

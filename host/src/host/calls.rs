@@ -38,6 +38,10 @@ pub struct StartWorkflow {
     /// with the same input, after a backoff (Temporal's workflow retry
     /// policy). Cancelled, terminated and timed-out runs are not retried.
     pub retry_policy: Option<RetryPolicy>,
+    /// How long one activation of the run may take before it fails and is
+    /// retried (Temporal's workflow-task timeout); at most, and by default,
+    /// the host's activation timeout.
+    pub task_timeout: Option<Duration>,
 }
 
 /// The run a start request leads to.
@@ -161,6 +165,7 @@ impl StartWorkflow {
             execution_timeout: None,
             start_delay: None,
             retry_policy: None,
+            task_timeout: None,
         })
     }
 
@@ -182,6 +187,13 @@ impl StartWorkflow {
     /// it starts, across continue-as-new (Temporal's execution timeout).
     pub fn execution_timeout(mut self, timeout: Duration) -> Self {
         self.execution_timeout = Some(timeout);
+        self
+    }
+
+    /// Fail an activation that takes longer than `timeout` (it is retried),
+    /// below the host's activation timeout.
+    pub fn task_timeout(mut self, timeout: Duration) -> Self {
+        self.task_timeout = Some(timeout);
         self
     }
 

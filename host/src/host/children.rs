@@ -136,6 +136,7 @@ impl Host {
             execution_timeout: millis(requested.execution_timeout_ms),
             start_delay: None,
             retry_policy: None,
+            task_timeout: None,
         };
         let link = ParentLink {
             run_id: entry.run_id,

@@ -55,12 +55,23 @@ impl Host {
             ("run timeout", start.run_timeout),
             ("execution timeout", start.execution_timeout),
             ("start delay", start.start_delay),
+            ("workflow-task timeout", start.task_timeout),
         ] {
             if timeout.is_some_and(|t| t.is_zero()) {
                 return Err(Error::InvalidArgument(format!(
                     "the {name} is zero; leave it out for none"
                 )));
             }
+        }
+        let most = self.core.config.engine.activation_timeout;
+        if let Some(task_timeout) = start.task_timeout
+            && task_timeout > most
+        {
+            return Err(Error::InvalidArgument(format!(
+                "the workflow-task timeout is {task_timeout:?}, over the host's activation \
+                 timeout of {most:?} (EngineConfig::activation_timeout), which bounds every \
+                 activation; ask for at most that"
+            )));
         }
         if let Some(policy) = &start.retry_policy {
             check_retry_policy(policy)?;
@@ -115,6 +126,7 @@ impl Host {
         let now = self.core.clock.now_ms();
         let millis = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         let deadlines = Deadlines {
+            task_timeout_ms: start.task_timeout.map(millis),
             run_timeout_ms: start.run_timeout.map(|t| millis(t).min(MAX_TIME_MS)),
             execution_deadline_ms: start
                 .execution_timeout
@@ -131,6 +143,7 @@ impl Host {
                 continued_from: None,
                 run_timeout_ms: deadlines.run_timeout_ms,
                 execution_deadline_ms: deadlines.execution_deadline_ms,
+                task_timeout_ms: deadlines.task_timeout_ms,
                 parent: parent.clone(),
                 retry_policy: start.retry_policy.clone(),
                 attempt: 1,

@@ -155,6 +155,7 @@ pub(crate) fn facts(run: &RunHandle) -> RunFacts {
         start_time_ms: run.start_time_ms,
         random_seed: run.random_seed,
         attempt: run.attempt(),
+        task_timeout_ms: run.deadlines().task_timeout_ms,
     }
 }
 

@@ -69,6 +69,7 @@ fn next_run(
         continued_from: Some(run.id),
         run_timeout_ms: deadlines.run_timeout_ms,
         execution_deadline_ms: deadlines.execution_deadline_ms,
+        task_timeout_ms: deadlines.task_timeout_ms,
         parent: run.parent().cloned(),
         retry_policy,
         attempt,

@@ -1,7 +1,8 @@
 //! Run and execution timeouts: a run's deadline is a durable timer row
 //! under a sequence number no command uses, armed like any timer (and so
 //! again after a restart); when it fires, the host closes the run as timed
-//! out, outside any activation.
+//! out, outside any activation. A start's workflow-task timeout is kept
+//! with them (it bounds each activation, not the run).
 
 use std::sync::Arc;
 
@@ -25,6 +26,9 @@ pub(crate) struct Deadlines {
     /// When the workflow's execution (this run and those continuing it)
     /// times out, ms since the epoch.
     pub(crate) execution_deadline_ms: Option<u64>,
+    /// How long one activation of the run may take, ms (the workflow-task
+    /// timeout), if its start set it.
+    pub(crate) task_timeout_ms: Option<u64>,
 }
 
 impl Deadlines {
@@ -33,6 +37,7 @@ impl Deadlines {
         Deadlines {
             run_timeout_ms: started.run_timeout_ms,
             execution_deadline_ms: started.execution_deadline_ms,
+            task_timeout_ms: started.task_timeout_ms,
         }
     }
 
