@@ -5,7 +5,7 @@
 pub(crate) mod activation;
 mod busy;
 mod cache;
-mod continuation;
+pub(crate) mod continuation;
 pub(crate) mod deadline;
 pub(crate) mod delay;
 pub(crate) mod failures;

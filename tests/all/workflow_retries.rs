@@ -135,3 +135,36 @@ async fn a_retry_backoff_survives_a_restart_and_a_signal_does_not_cut_it_short()
         "the retry ran before its backoff"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_times_out_is_retried_but_not_past_the_execution_timeout() {
+    let t = TestHost::new().await.unwrap();
+    t.deploy(keel_tests::guests::KITCHEN_SINK).await.unwrap();
+    let start = StartWorkflow::new("hang", "hangs-until", &2)
+        .unwrap()
+        .run_timeout(Duration::from_millis(200))
+        .retry_policy(policy(3));
+    t.host.start(start).await.unwrap();
+    let result: String = closed(&t.host, &id("hang")).await.into_result().unwrap();
+    assert_eq!(result, "succeeded at attempt 2");
+    use RunStatus::{Completed, TimedOut};
+    assert_eq!(
+        runs(&t.db, "hang").await,
+        [(TimedOut, 1, true), (Completed, 2, true)]
+    );
+
+    // The execution timeout ends every attempt.
+    let start = StartWorkflow::new("over", "hangs-until", &9)
+        .unwrap()
+        .run_timeout(Duration::from_millis(100))
+        .execution_timeout(Duration::from_millis(250))
+        .retry_policy(policy(0));
+    t.host.start(start).await.unwrap();
+    let outcome = closed(&t.host, &id("over")).await;
+    assert!(matches!(outcome, Outcome::TimedOut(_)), "{outcome}");
+    let attempts = runs(&t.db, "over").await;
+    assert!(
+        (2..=3).contains(&attempts.len()) && attempts.iter().all(|r| r.0 == TimedOut),
+        "{attempts:?}"
+    );
+}

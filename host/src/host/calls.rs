@@ -36,7 +36,8 @@ pub struct StartWorkflow {
     pub start_delay: Option<Duration>,
     /// Retry a failed run as this policy says: a new run of the same id
     /// with the same input, after a backoff (Temporal's workflow retry
-    /// policy). Cancelled, terminated and timed-out runs are not retried.
+    /// policy). A run past its run timeout is retried too; cancelled and
+    /// terminated runs are not, nor is anything past the execution timeout.
     pub retry_policy: Option<RetryPolicy>,
     /// How long one activation of the run may take before it fails and is
     /// retried (Temporal's workflow-task timeout); at most, and by default,

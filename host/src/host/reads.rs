@@ -89,7 +89,7 @@ impl Host {
     }
 
     /// True if a run took over from `run_id`, which closed with `outcome`:
-    /// it continued as new, or failed and is being retried.
+    /// it continued as new, or failed or timed out and is being retried.
     async fn taken_over(
         &self,
         workflow_id: &WorkflowId,
@@ -106,7 +106,7 @@ impl Host {
         let latest = self.latest(workflow_id).await?;
         Ok(match outcome {
             Outcome::ContinuedAsNew(_) => latest.status != RunStatus::ContinuedAsNew,
-            Outcome::Failed(_) if latest.run_id != run_id => {
+            Outcome::Failed(_) | Outcome::TimedOut(_) if latest.run_id != run_id => {
                 let history = self.core.store.history(latest.run_id).await?;
                 matches!(
                     history.first().map(|e| &e.event),

@@ -7,10 +7,11 @@
 use std::sync::Arc;
 
 use crate::history::{MAX_TIME_MS, RunMachine, WorkflowStarted};
+use crate::host::close_children;
 use crate::ids::RunId;
-use crate::runtime::{Core, RunHandle, failures, recording};
+use crate::runtime::{Core, RunHandle, continuation, failures, recording, retry};
 use crate::store::{Check, StoreError, TimerRecord};
-use crate::types::Outcome;
+use crate::types::{Failure, Outcome};
 
 /// The timer sequence number of a run's deadline; commands count from 1.
 pub(crate) const DEADLINE_SEQ: u32 = 0;
@@ -78,11 +79,30 @@ pub(crate) async fn time_out(core: &Arc<Core>, run_id: RunId) {
             deadlines.run_timeout_ms.unwrap_or_default()
         ),
     };
+    // A run timeout, not the execution's, is retried as a failure is.
+    let execution_over = deadlines.execution_deadline_ms.is_some_and(|at| at <= now);
+    let failure = Failure::new("WorkflowRunTimedOut", message.clone());
+    let successor = run
+        .retry()
+        .filter(|_| !execution_over)
+        .zip(retry::next_attempt_at(&run, &failure, now))
+        .map(|(retry, at)| continuation::retried(&run, retry, at, now));
     let outcome = Outcome::TimedOut(message);
-    let batch = failures::close_outside(&run, &outcome, now)
-        .check(Check::TimerPending(run.id, DEADLINE_SEQ));
+    let batch = match &successor {
+        Some(next) => next.record(failures::close_taken_over(&run, &outcome, now), now),
+        None => failures::close_outside(&run, &outcome, now),
+    }
+    .check(Check::TimerPending(run.id, DEADLINE_SEQ));
     match core.store.commit(batch).await {
-        Ok(_) => close_outside_committed(core, &run, outcome).await,
+        Ok(mut appended) => match successor {
+            Some(next) => {
+                next.committed(core, &mut appended);
+                close_children(core, &run);
+                let machine = pending_machine(core, &run).await;
+                recording::replaced(core, &run, &machine, outcome);
+            }
+            None => close_outside_committed(core, &run, outcome).await,
+        },
         Err(StoreError::CheckFailed(_)) => {}
         Err(err) => {
             tracing::warn!(%run_id, "could not record the run's timeout, retrying: {err}");
@@ -102,8 +122,13 @@ pub(crate) async fn close_outside_committed(
     run: &Arc<RunHandle>,
     outcome: Outcome,
 ) {
-    // The pending timers to disarm: the cached instance knows them;
-    // otherwise the history does.
+    let machine = pending_machine(core, run).await;
+    recording::finish(core, run, &machine, outcome);
+}
+
+/// The pending timers to disarm at a close outside the actor: the cached
+/// instance knows them; otherwise the history does.
+async fn pending_machine(core: &Arc<Core>, run: &RunHandle) -> RunMachine {
     let mut machine = RunMachine::default();
     if !run.is_live()
         && let Ok(history) = core.store.history(run.id).await
@@ -112,5 +137,5 @@ pub(crate) async fn close_outside_committed(
             machine.apply(&event.event);
         }
     }
-    recording::finish(core, run, &machine, outcome);
+    machine
 }

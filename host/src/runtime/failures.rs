@@ -18,11 +18,17 @@ use crate::types::{Failure, Outcome};
 /// (a terminate, a failure the host decides): the close event and the run's
 /// row, nothing the code did.
 pub(crate) fn close_outside(run: &RunHandle, outcome: &Outcome, now: u64) -> Batch {
-    let batch = match parent_notice(run, outcome) {
-        Some(entry) => Batch::default().op(Op::InsertOutbox(entry)),
-        None => Batch::default(),
-    };
-    batch
+    let batch = close_taken_over(run, outcome, now);
+    match parent_notice(run, outcome) {
+        Some(entry) => batch.op(Op::InsertOutbox(entry)),
+        None => batch,
+    }
+}
+
+/// As [`close_outside`], for a run another takes over from (a retry): it
+/// does not report to its parent.
+pub(crate) fn close_taken_over(run: &RunHandle, outcome: &Outcome, now: u64) -> Batch {
+    Batch::default()
         .check(Check::RunOpen(run.id))
         .op(Op::Append {
             run_id: run.id,

@@ -3,8 +3,9 @@
 //! the next attempt is stored: a new run of the same workflow id with the
 //! same input, whose code runs after the policy's backoff (a durable start
 //! timer, as for a start delay, that signals do not cut short). The attempt
-//! count, the policy and the execution deadline carry over; cancelled,
-//! terminated and timed-out runs are not retried.
+//! count, the policy and the execution deadline carry over. A run that
+//! passes its run timeout is retried too (`deadline.rs`); cancelled and
+//! terminated runs, and runs past the execution timeout, are not.
 
 use std::sync::Arc;
 

@@ -406,6 +406,25 @@ impl Workflow for FailsUntil {
     }
 }
 
+/// `hangs-until`: sleeps an hour until its attempt reaches the input, then
+/// returns "succeeded at attempt N" (for run timeouts with retries).
+#[derive(Default)]
+pub struct HangsUntil;
+
+impl Workflow for HangsUntil {
+    const NAME: &'static str = "hangs-until";
+    type Input = u32;
+    type Output = String;
+
+    async fn run(ctx: WorkflowContext<Self>, until: u32) -> Result<String> {
+        let attempt = ctx.info().attempt;
+        if attempt < until {
+            ctx.sleep(Duration::from_secs(3_600)).await?;
+        }
+        Ok(format!("succeeded at attempt {attempt}"))
+    }
+}
+
 /// `parent`: input `(mode, child_type, child_input, policy)`. Starts child
 /// `{workflow id}-child` of `child_type` with `child_input` and parent-close
 /// `policy` (`terminate`, `request-cancel`, `abandon`). Mode `await` returns
@@ -467,6 +486,7 @@ impl Workflow for Parent {
 
 keel_sdk::workflows!(
     FailsUntil,
+    HangsUntil,
     Parent,
     Timers,
     Random,
