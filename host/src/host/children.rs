@@ -17,9 +17,12 @@ use crate::history::{
     ParentLink,
 };
 use crate::ids::{RequestId, RunId};
-use crate::runtime::{Core, RunHandle};
+use crate::runtime::{Core, RunHandle, Working};
 use crate::store::{OutboxEntry, RunRecord};
 use crate::types::{Failure, IdConflictPolicy, IdReusePolicy, Outcome, RunStatus};
+
+/// The first wait after a store failure.
+const FIRST_RETRY_DELAY: Duration = Duration::from_millis(100);
 
 /// The outbox sequence number of a child's report to its parent (requests
 /// a run makes use the sequence numbers of its commands, never this one).
@@ -54,18 +57,24 @@ pub(crate) fn close_children(core: &Arc<Core>, run: &RunHandle) {
     let parent = run.id;
     let working = core.busy.begin();
     core.tasks.spawn(async move {
-        let _working = working;
-        match host.core.store.children(parent).await {
-            Ok(children) => {
-                for child in children {
-                    host.parent_closed(&child).await;
+        let mut working = Some(working);
+        let mut delay = FIRST_RETRY_DELAY;
+        let children = loop {
+            match host.core.store.children(parent).await {
+                Ok(children) => break children,
+                Err(err) => {
+                    tracing::warn!(
+                        run_id = %parent,
+                        "could not read the children of a closed run, retrying: {err}"
+                    );
+                    if !host.wait(&mut delay, &mut working).await {
+                        return;
+                    }
                 }
             }
-            Err(err) => tracing::warn!(
-                run_id = %parent,
-                "could not read the children of a closed run; their parent-close policy \
-                 applies at the next start: {err}"
-            ),
+        };
+        for child in children {
+            host.parent_closed(&child, &mut working).await;
         }
     });
 }
@@ -88,9 +97,9 @@ pub(crate) fn orphans(core: &Arc<Core>, open: &[RunRecord]) {
     let host = Host::on(core);
     let working = core.busy.begin();
     core.tasks.spawn(async move {
-        let _working = working;
+        let mut working = Some(working);
         for child in &orphans {
-            host.parent_closed(child).await;
+            host.parent_closed(child, &mut working).await;
         }
     });
 }
@@ -164,29 +173,48 @@ impl Host {
 
     /// The parent of `child` closed: terminate it or ask it to cancel, as
     /// its policy says, if it is open. Applied once per child run (a
-    /// request id), so a repeat after a crash changes nothing.
-    pub(super) async fn parent_closed(&self, child: &RunRecord) {
+    /// request id), so a repeat after a crash changes nothing. A store
+    /// failure is retried with a backoff (`working` is the host's work in
+    /// hand, let go while it waits).
+    pub(super) async fn parent_closed(&self, child: &RunRecord, working: &mut Option<Working>) {
         let Some(policy) = child.parent.as_ref().map(|p| p.close_policy) else {
-            return;
-        };
-        let Some(run) = self.core.run(child.run_id) else {
             return;
         };
         let request = request_id("parent-closed", child.run_id, 0);
         let reason = "its parent workflow closed";
-        let applied = match policy {
-            ParentClosePolicy::Abandon => return,
-            ParentClosePolicy::Terminate => self.terminate_run(&run, reason, Some(&request)).await,
-            ParentClosePolicy::RequestCancel => self.cancel_run(&run, reason, Some(&request)).await,
-        };
-        match applied {
-            Ok(()) => {
-                tracing::info!(run_id = %child.run_id, "parent closed: child {policy}");
+        let mut delay = FIRST_RETRY_DELAY;
+        loop {
+            let Some(run) = self.core.run(child.run_id) else {
+                return;
+            };
+            let applied = match policy {
+                ParentClosePolicy::Abandon => return,
+                ParentClosePolicy::Terminate => {
+                    self.terminate_run(&run, reason, Some(&request)).await
+                }
+                ParentClosePolicy::RequestCancel => {
+                    self.cancel_run(&run, reason, Some(&request)).await
+                }
+            };
+            match applied {
+                Ok(()) => {
+                    tracing::info!(run_id = %child.run_id, "parent closed: child {policy}");
+                    return;
+                }
+                Err(err @ (Error::Store(_) | Error::Internal(_))) => {
+                    tracing::warn!(
+                        run_id = %child.run_id,
+                        "could not apply the parent-close policy ({policy}) to a child, \
+                         retrying: {err}"
+                    );
+                    if !self.wait(&mut delay, working).await {
+                        return;
+                    }
+                }
+                // The child closed meanwhile, or the host is stopping (the
+                // next start applies the policy).
+                Err(_) => return,
             }
-            Err(err) => tracing::warn!(
-                run_id = %child.run_id,
-                "could not apply the parent-close policy ({policy}) to a child: {err}"
-            ),
         }
     }
 

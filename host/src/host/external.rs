@@ -70,7 +70,7 @@ impl Host {
                     if let Event::ChildStarted(started) = &resolved
                         && let Ok(Some(child)) = self.core.store.run(started.run_id).await
                     {
-                        self.parent_closed(&child).await;
+                        self.parent_closed(&child, &mut working).await;
                     }
                     return;
                 }
@@ -173,7 +173,7 @@ impl Host {
     /// Wait `delay` (doubling it for next time) unless the host stops;
     /// false if it does. The wait is not work in hand: a test's clock may
     /// skip it.
-    async fn wait(&self, delay: &mut Duration, working: &mut Option<Working>) -> bool {
+    pub(super) async fn wait(&self, delay: &mut Duration, working: &mut Option<Working>) -> bool {
         let sleep = self.core.clock.sleep(*delay);
         *delay = (*delay * 2).min(MAX_RETRY_DELAY);
         *working = None;
