@@ -37,6 +37,16 @@ async fn parent_with(
     closed(host, &id(wf)).await.into_result().unwrap()
 }
 
+/// True once parent `wf` has recorded that its child started: the child
+/// is registered with the host by then (its row is stored a moment before).
+async fn started(host: &Host, wf: &str) -> bool {
+    host.history(&id(wf))
+        .await
+        .unwrap()
+        .iter()
+        .any(|e| matches!(e.event, Event::ChildStarted(_)))
+}
+
 async fn status(host: &Host, wf: &str) -> RunStatus {
     host.describe(&id(wf)).await.unwrap().run.status
 }
@@ -172,10 +182,7 @@ async fn cancelling_a_parent_cancels_the_child_it_awaits_and_the_parent_ends_can
         let start = StartWorkflow::new("p", "parent", &json!(["wait", "signals", null, "abandon"]))
             .unwrap();
         t.host.start(start).await.unwrap();
-        eventually("the child starts", || async {
-            t.host.describe(&id("p-child")).await.is_ok()
-        })
-        .await;
+        eventually("the child starts", || started(&t.host, "p")).await;
         t.host.cancel(&id("p"), "stop").await.unwrap();
         let child = closed(&t.host, &id("p-child")).await;
         assert!(matches!(child, Outcome::Cancelled(_)), "{name}: {child}");
@@ -195,10 +202,7 @@ async fn a_parent_and_its_child_carry_on_after_a_restart() {
     )
     .unwrap();
     t.host.start(start).await.unwrap();
-    eventually("the child starts", || async {
-        t.host.describe(&id("r-child")).await.is_ok()
-    })
-    .await;
+    eventually("the child starts", || started(&t.host, "r")).await;
     let t = t.restart().await.unwrap();
     t.host
         .signal(
@@ -277,10 +281,7 @@ async fn a_parent_with_open_children_is_not_reset_and_one_whose_children_closed_
     )
     .unwrap();
     t.host.start(start).await.unwrap();
-    eventually("the child starts", || async {
-        t.host.describe(&id("rp-child")).await.is_ok()
-    })
-    .await;
+    eventually("the child starts", || started(&t.host, "rp")).await;
     let err = t.host.reset(&id("rp"), 3, "again").await.unwrap_err();
     assert!(
         err.to_string().contains("open child workflows (rp-child)"),
@@ -306,4 +307,20 @@ async fn a_parent_with_open_children_is_not_reset_and_one_whose_children_closed_
     assert_eq!(second, "ok: []");
     let after = t.host.describe(&id("rp-child")).await.unwrap().run;
     assert_eq!((after.run_id, after.status), (child, RunStatus::Completed));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_cancelled_while_its_child_is_starting_cancels_the_child_once_it_has_started() {
+    for (name, config) in configs() {
+        let t = TestHost::with_config(config).await.unwrap();
+        t.deploy(guests::KITCHEN_SINK).await.unwrap();
+        t.host
+            .start(StartWorkflow::new("ec", "early-cancel", &json!(null)).unwrap())
+            .await
+            .unwrap();
+        let report: String = closed(&t.host, &id("ec")).await.into_result().unwrap();
+        assert_eq!(report, "err: ChildWorkflowCancelled", "{name}");
+        let child = closed(&t.host, &id("ec-child")).await;
+        assert!(matches!(child, Outcome::Cancelled(_)), "{name}: {child}");
+    }
 }

@@ -425,6 +425,58 @@ impl Workflow for HangsUntil {
     }
 }
 
+/// Pending once (waking itself), then ready: lets the executor poll the
+/// other tasks within the same activation.
+struct YieldOnce(bool);
+
+impl std::future::Future for YieldOnce {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.0 {
+            return std::task::Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    }
+}
+
+/// `early-cancel`: a task starts child `{workflow id}-child` (a `signals`
+/// run) and awaits it; in the same activation, before the child can have
+/// started, the task is cancelled. Returns how the task ended.
+#[derive(Default)]
+pub struct EarlyCancel;
+
+impl Workflow for EarlyCancel {
+    const NAME: &'static str = "early-cancel";
+    type Input = ();
+    type Output = String;
+
+    async fn run(ctx: WorkflowContext<Self>, (): ()) -> Result<String> {
+        let id = format!("{}-child", ctx.info().workflow_id);
+        let options =
+            ChildOptions::new("signals", id).parent_close_policy(ParentClosePolicy::Abandon);
+        let c = ctx.clone();
+        let task = ctx.spawn(async move {
+            let child = c.start_child(options, &()).await?;
+            child.result::<Vec<String>>().await.map(|_| ())
+        });
+        // Let the executor poll the task, which asks for the child.
+        for _ in 0..3 {
+            YieldOnce(false).await;
+        }
+        task.cancel();
+        Ok(match task.await {
+            Ok(()) => "child completed".into(),
+            Err(e) => format!("err: {}", e.error_type()),
+        })
+    }
+}
+
 /// `parent`: input `(mode, child_type, child_input, policy)`. Starts child
 /// `{workflow id}-child` of `child_type` with `child_input` and parent-close
 /// `policy` (`terminate`, `request-cancel`, `abandon`). Mode `await` returns
@@ -485,6 +537,7 @@ impl Workflow for Parent {
 }
 
 keel_sdk::workflows!(
+    EarlyCancel,
     FailsUntil,
     HangsUntil,
     Parent,
