@@ -252,6 +252,7 @@ impl Host {
         request: Option<&RequestId>,
     ) -> Result<()> {
         let max_bytes = self.core.config.limits.max_history_bytes;
+        let cancel = matches!(event, Event::CancelRequested(_));
         let mut batch = Batch::default().check(Check::RunOpen(run.id));
         if matches!(event, Event::SignalReceived(_)) {
             batch = batch.check(Check::HistoryWithin(run.id, max_bytes));
@@ -265,8 +266,8 @@ impl Host {
             batch = record_request(batch, run, request);
         }
         // A signal or cancel starts a delayed run at once; a retry waits
-        // out its backoff (the inputs wait with it).
-        let held = run.mailbox().held && run.attempt() == 1;
+        // out its backoff (signals wait with it) unless it is cancelled.
+        let held = run.mailbox().held && (run.attempt() == 1 || cancel);
         if held {
             batch = batch.op(Op::DeleteTimer(run.id, delay::START_SEQ));
         }

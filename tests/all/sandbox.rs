@@ -34,7 +34,7 @@ async fn a_start_may_shorten_its_workflow_task_timeout_but_not_pass_the_hosts() 
     t.deploy(guests::INFINITE_LOOP).await.unwrap();
     let start = StartWorkflow::new("short", "spin", &json!(null))
         .unwrap()
-        .task_timeout(Duration::from_millis(60));
+        .task_timeout(Duration::from_millis(150));
     t.host.start(start).await.unwrap();
     eventually("the short deadline stops the activation", || async {
         t.host
@@ -42,7 +42,7 @@ async fn a_start_may_shorten_its_workflow_task_timeout_but_not_pass_the_hosts() 
             .await
             .unwrap()
             .task_failure
-            .is_some_and(|f| f.code == "KEEL-DEADLOCK" && f.message.contains("60 ms"))
+            .is_some_and(|f| f.code == "KEEL-DEADLOCK" && f.message.contains("150 ms"))
     })
     .await;
     t.host.terminate(&id("short"), "stuck").await.unwrap();
@@ -56,6 +56,11 @@ async fn a_start_may_shorten_its_workflow_task_timeout_but_not_pass_the_hosts() 
             .contains("over the host's activation timeout"),
         "{err}"
     );
+    let tiny = StartWorkflow::new("tiny", "spin", &json!(null))
+        .unwrap()
+        .task_timeout(Duration::from_millis(5));
+    let err = t.host.start(tiny).await.unwrap_err();
+    assert!(err.to_string().contains("must be at least 100ms"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

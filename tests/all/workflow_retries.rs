@@ -168,3 +168,41 @@ async fn a_run_that_times_out_is_retried_but_not_past_the_execution_timeout() {
         "{attempts:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retrys_run_timeout_counts_from_its_start_and_a_cancel_ends_its_backoff() {
+    let t = TestHost::new().await.unwrap();
+    t.deploy(keel_tests::guests::KITCHEN_SINK).await.unwrap();
+    // The backoff (300 ms) is longer than the run timeout (200 ms): the
+    // second attempt must not time out before its code runs.
+    let slow_retry = RetryPolicy {
+        initial_interval_ms: 300,
+        maximum_interval_ms: 300,
+        ..policy(3)
+    };
+    let start = StartWorkflow::new("late", "hangs-until", &2)
+        .unwrap()
+        .run_timeout(Duration::from_millis(200))
+        .retry_policy(slow_retry);
+    t.host.start(start).await.unwrap();
+    let result: String = closed(&t.host, &id("late")).await.into_result().unwrap();
+    assert_eq!(result, "succeeded at attempt 2");
+
+    // A cancel reaches a run waiting out its retry backoff at once.
+    let hour = RetryPolicy {
+        initial_interval_ms: 3_600_000,
+        maximum_interval_ms: 3_600_000,
+        ..policy(3)
+    };
+    let start = StartWorkflow::new("stop", "fails-until", &9)
+        .unwrap()
+        .retry_policy(hour);
+    t.host.start(start).await.unwrap();
+    keel_tests::eventually("the first attempt fails", || async {
+        runs(&t.db, "stop").await.len() == 2
+    })
+    .await;
+    t.host.cancel(&id("stop"), "enough").await.unwrap();
+    let outcome = closed(&t.host, &id("stop")).await;
+    assert!(matches!(outcome, Outcome::Cancelled(_)), "{outcome}");
+}

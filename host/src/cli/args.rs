@@ -108,13 +108,13 @@ pub(super) enum WorkflowCommand {
         /// or cancel that comes first starts it at once).
         #[arg(long, value_parser = humantime::parse_duration)]
         start_delay: Option<Duration>,
-        /// Retry a failed run up to this many attempts in all (0: no
-        /// limit), with Temporal's backoff (from --retry-interval, doubling,
-        /// up to 100 times it).
         /// Fail an activation of the run that takes longer than this (it is
         /// retried); at most the host's activation timeout.
         #[arg(long, value_parser = humantime::parse_duration)]
         task_timeout: Option<Duration>,
+        /// Retry a failed run up to this many attempts in all (0: no
+        /// limit), with Temporal's backoff (from --retry-interval, doubling,
+        /// up to 100 times it).
         #[arg(long)]
         max_attempts: Option<u32>,
         /// The first retry's delay, with --max-attempts (default 1s).

@@ -50,6 +50,8 @@ pub struct RunMachine {
     /// Child workflows asked for and not closed, by the sequence number
     /// their close resolves.
     children: BTreeSet<u32>,
+    /// Cancellation of the run was requested.
+    cancel_requested: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -109,6 +111,7 @@ impl RunMachine {
             Event::ChildClosed(ChildClosed { seq, .. }) => {
                 self.children.remove(seq);
             }
+            Event::CancelRequested(_) => self.cancel_requested = true,
             Event::ExternalRequestCompleted(ExternalRequestCompleted { seq })
             | Event::ExternalRequestFailed(ExternalRequestFailed { seq, .. })
             | Event::ChildStarted(ChildStarted { seq, .. }) => {
@@ -241,6 +244,12 @@ impl RunMachine {
     /// Sequence numbers and due times of the pending timers.
     pub fn pending_timers(&self) -> impl Iterator<Item = (u32, u64)> + '_ {
         self.timers.iter().map(|(seq, at)| (*seq, *at))
+    }
+
+    /// True once cancellation of the run was requested: a run that then
+    /// fails is not retried (the retry would undo the cancel).
+    pub(crate) fn run_cancel_requested(&self) -> bool {
+        self.cancel_requested
     }
 
     /// The sequence numbers the closes of the pending children resolve.

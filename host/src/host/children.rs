@@ -183,8 +183,15 @@ impl Host {
         let request = request_id("parent-closed", child.run_id, 0);
         let reason = "its parent workflow closed";
         let mut delay = FIRST_RETRY_DELAY;
+        let parent = child.parent.as_ref().map(|p| p.run_id);
         loop {
-            let Some(run) = self.core.run(child.run_id) else {
+            // The child's open run: this one, or one that took over from
+            // it (it continued as new), which is the parent's child too.
+            let Some(run) = self
+                .core
+                .open_run(&child.workflow_id)
+                .filter(|r| r.parent().map(|p| p.run_id) == parent)
+            else {
                 return;
             };
             let applied = match policy {

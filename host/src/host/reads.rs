@@ -10,7 +10,7 @@ use crate::runtime::deadline::DEADLINE_SEQ;
 use crate::runtime::delay::START_SEQ;
 use crate::runtime::{QueryRequest, RunHandle, activation};
 use crate::store::{RunFilter, RunRecord};
-use crate::types::{Outcome, Payload, RunStatus};
+use crate::types::{Outcome, Payload};
 
 impl Host {
     /// Answer query `name` of the latest run of `workflow_id`, open or
@@ -89,32 +89,43 @@ impl Host {
     }
 
     /// True if a run took over from `run_id`, which closed with `outcome`:
-    /// it continued as new, or failed or timed out and is being retried.
+    /// it continued as new, or failed or timed out and is being retried
+    /// (the latest run of the id descends from it, perhaps through runs
+    /// that already closed too).
     async fn taken_over(
         &self,
         workflow_id: &WorkflowId,
         run_id: RunId,
         outcome: &Outcome,
     ) -> Result<bool> {
+        if !matches!(
+            outcome,
+            Outcome::ContinuedAsNew(_) | Outcome::Failed(_) | Outcome::TimedOut(_)
+        ) {
+            return Ok(false);
+        }
         // The run that took over was registered before the old one closed,
         // so it is open here, or closed and the latest.
-        if let Some(open) = self.core.open_run(workflow_id) {
-            return Ok(open.id != run_id
-                && (matches!(outcome, Outcome::ContinuedAsNew(_))
-                    || open.predecessor() == Some(run_id)));
-        }
-        let latest = self.latest(workflow_id).await?;
-        Ok(match outcome {
-            Outcome::ContinuedAsNew(_) => latest.status != RunStatus::ContinuedAsNew,
-            Outcome::Failed(_) | Outcome::TimedOut(_) if latest.run_id != run_id => {
-                let history = self.core.store.history(latest.run_id).await?;
-                matches!(
-                    history.first().map(|e| &e.event),
-                    Some(Event::WorkflowStarted(s)) if s.continued_from == Some(run_id)
-                )
+        let mut at = match self.core.open_run(workflow_id) {
+            Some(open) => open.id,
+            None => self.latest(workflow_id).await?.run_id,
+        };
+        for _ in 0..MAX_CHAIN_WALK {
+            if at == run_id {
+                return Ok(false);
             }
-            _ => false,
-        })
+            let history = self.core.store.history(at).await?;
+            let previous = match history.first().map(|e| &e.event) {
+                Some(Event::WorkflowStarted(started)) => started.continued_from,
+                _ => None,
+            };
+            match previous {
+                Some(previous) if previous == run_id => return Ok(true),
+                Some(previous) => at = previous,
+                None => return Ok(false),
+            }
+        }
+        Ok(false)
     }
 
     /// Wait for the latest run of `workflow_id` to close; which run, and how
@@ -279,3 +290,7 @@ impl Host {
         self.core.open_run(workflow_id)?.mailbox().parked.clone()
     }
 }
+
+/// How many runs back `result` looks for the run it waits on when newer
+/// runs of the id have come and gone meanwhile.
+const MAX_CHAIN_WALK: usize = 64;

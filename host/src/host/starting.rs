@@ -65,6 +65,14 @@ impl Host {
         }
         let most = self.core.config.engine.activation_timeout;
         if let Some(task_timeout) = start.task_timeout
+            && task_timeout < MIN_TASK_TIMEOUT
+        {
+            return Err(Error::InvalidArgument(format!(
+                "the workflow-task timeout is {task_timeout:?}; it must be at least \
+                 {MIN_TASK_TIMEOUT:?} (an activation includes loading and replaying the run)"
+            )));
+        }
+        if let Some(task_timeout) = start.task_timeout
             && task_timeout > most
         {
             return Err(Error::InvalidArgument(format!(
@@ -360,6 +368,9 @@ impl Host {
         }))
     }
 }
+
+/// The shortest workflow-task timeout a start may ask for.
+const MIN_TASK_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// A workflow retry policy's intervals and factor, checked as an
 /// activity's are: a retry every few microseconds would turn one failing

@@ -161,6 +161,10 @@ pub(crate) fn facts(run: &RunHandle) -> RunFacts {
 
 /// What an activation or query starts from: the cached instance, or what
 /// replay needs to rebuild one (on the blocking thread that will use it).
+#[allow(
+    clippy::large_enum_variant,
+    reason = "made once per activation and moved once; boxing the live run would allocate on every activation instead"
+)]
 enum Ready {
     Live(LiveRun),
     Rebuild {

@@ -92,7 +92,8 @@ fn next_run(
         handle.set_retry(retry);
     }
     Successor {
-        deadline: deadlines.timer(run_id, now),
+        // A retry's run timeout counts from when its code may run.
+        deadline: deadlines.timer(run_id, start_at.unwrap_or(now)),
         handle,
         started: Event::WorkflowStarted(started),
         start_at,

@@ -119,7 +119,7 @@ pub(crate) fn recording(
         Some(Outcome::ContinuedAsNew(continued)) => {
             Some(continuation::successor(core, run, continued, now))
         }
-        Some(Outcome::Failed(failure)) => {
+        Some(Outcome::Failed(failure)) if !machine.run_cancel_requested() => {
             let retry = run.retry();
             let at = retry::next_attempt_at(run, failure, now);
             retry

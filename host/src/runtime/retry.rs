@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use crate::history::{RetryPolicy, WorkflowStarted};
+use crate::history::{MAX_TIME_MS, RetryPolicy, WorkflowStarted};
 use crate::runtime::RunHandle;
 use crate::types::{Failure, Payload};
 use crate::worker::retry::next_delay_ms;
@@ -40,7 +40,7 @@ impl Retry {
 pub(crate) fn next_attempt_at(run: &RunHandle, failure: &Failure, now: u64) -> Option<u64> {
     let retry = run.retry()?;
     let delay = next_delay_ms(&retry.policy, retry.attempt, failure)?;
-    let at = now.saturating_add(delay);
+    let at = now.saturating_add(delay).min(MAX_TIME_MS);
     match run.deadlines().execution_deadline_ms {
         Some(deadline) if at >= deadline => None,
         _ => Some(at),
