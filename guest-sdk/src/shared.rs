@@ -26,6 +26,10 @@ use futures::future::LocalBoxFuture;
 use crate::bindings::keel::workflow::activity::{self, Resolution};
 use crate::bindings::keel::workflow::{external, patch, timer};
 
+use self::children::Child;
+
+mod children;
+
 /// What a pending command is waiting for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum CommandKind {
@@ -97,16 +101,6 @@ struct PendingCancel {
     given: bool,
 }
 
-/// A child workflow whose close is awaited.
-struct Child {
-    workflow_id: String,
-    /// The sequence number its start resolves.
-    started_seq: u32,
-    started: bool,
-    /// A cancellation asked for before it started: sent once it has.
-    pending_cancel: Option<String>,
-}
-
 /// See the module docs.
 #[derive(Default)]
 pub(crate) struct Shared {
@@ -155,46 +149,6 @@ impl Shared {
                 waker: None,
             },
         );
-    }
-
-    /// Track child `workflow_id`, whose start resolves `started_seq` and
-    /// whose close resolves `seq`.
-    pub(crate) fn track_child(&self, seq: u32, started_seq: u32, workflow_id: &str) {
-        self.track(seq, CommandKind::Child);
-        self.children.borrow_mut().insert(
-            seq,
-            Child {
-                workflow_id: workflow_id.to_string(),
-                started_seq,
-                started: false,
-                pending_cancel: None,
-            },
-        );
-    }
-
-    /// The start `seq` resolved; if it is a child's that started, a
-    /// cancellation asked for meanwhile is sent now.
-    fn child_start_resolved(&self, seq: u32, started: bool) {
-        let mut children = self.children.borrow_mut();
-        let Some((closed, child)) = children.iter_mut().find(|(_, c)| c.started_seq == seq) else {
-            return;
-        };
-        if !started {
-            let closed = *closed;
-            children.remove(&closed);
-            self.slots.borrow_mut().remove(&closed);
-            return;
-        }
-        child.started = true;
-        if let Some(reason) = child.pending_cancel.take() {
-            external::request_cancel(&child.workflow_id, &reason);
-        }
-    }
-
-    /// The child whose close resolves `seq` did not start.
-    pub(crate) fn untrack_child(&self, seq: u32) {
-        self.slots.borrow_mut().remove(&seq);
-        self.children.borrow_mut().remove(&seq);
     }
 
     /// Take the resolution of `seq`, or remember `waker` to be woken by it;

@@ -11,12 +11,12 @@ use std::time::Duration;
 
 use super::Host;
 use super::calls::StartWorkflow;
+use super::external::request_id;
 use crate::error::Error;
 use crate::history::{
     ChildClosed, ChildStartFailed, ChildStartRequested, ChildStarted, Event, ParentClosePolicy,
     ParentLink,
 };
-use crate::ids::{RequestId, RunId};
 use crate::runtime::{Core, RunHandle, Working};
 use crate::store::{OutboxEntry, RunRecord};
 use crate::types::{Failure, IdConflictPolicy, IdReusePolicy, Outcome, RunStatus};
@@ -234,19 +234,10 @@ impl Host {
     }
 }
 
-/// The run `run` applies `child` to once, as a `kind` request.
-fn request_id(kind: &str, run: RunId, seq: u32) -> RequestId {
-    RequestId::new(format!("{kind}:{run}:{seq}")).unwrap_or_else(|_| RequestId::generate())
-}
-
-/// A child's start request id: the same on every delivery.
-pub(crate) fn start_request_id(run: RunId, seq: u32) -> RequestId {
-    request_id("child", run, seq)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::RunId;
 
     #[test]
     fn request_ids_are_valid() {
@@ -256,7 +247,7 @@ mod tests {
             format!("parent-closed:{run}:0")
         );
         assert_eq!(
-            start_request_id(run, u32::MAX).as_str(),
+            request_id("child", run, u32::MAX).as_str(),
             format!("child:{run}:{}", u32::MAX)
         );
     }

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::Host;
-use super::children::start_request_id;
 use crate::error::Error;
 use crate::history::{Event, ExternalRequestCompleted, ExternalRequestFailed};
 use crate::ids::{RequestId, RunId};
@@ -25,9 +24,9 @@ const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
 /// another workflow.
 pub(crate) fn outbox_entry(run_id: RunId, requested: &Event) -> Option<OutboxEntry> {
     let (seq, request_id) = match requested {
-        Event::ExternalSignalRequested(e) => (e.seq, request_id(run_id, e.seq)),
-        Event::ExternalCancelRequested(e) => (e.seq, request_id(run_id, e.seq)),
-        Event::ChildStartRequested(e) => (e.seq, start_request_id(run_id, e.seq)),
+        Event::ExternalSignalRequested(e) => (e.seq, request_id("ext", run_id, e.seq)),
+        Event::ExternalCancelRequested(e) => (e.seq, request_id("ext", run_id, e.seq)),
+        Event::ChildStartRequested(e) => (e.seq, request_id("child", run_id, e.seq)),
         _ => return None,
     };
     Some(OutboxEntry {
@@ -186,7 +185,8 @@ impl Host {
     }
 }
 
-/// The request id of request `seq` of `run`.
-fn request_id(run: RunId, seq: u32) -> RequestId {
-    RequestId::new(format!("ext:{run}:{seq}")).unwrap_or_else(|_| RequestId::generate())
+/// The id under which a target applies the `kind` request `seq` of `run`
+/// once: the same on every delivery.
+pub(super) fn request_id(kind: &str, run: RunId, seq: u32) -> RequestId {
+    RequestId::new(format!("{kind}:{run}:{seq}")).unwrap_or_else(|_| RequestId::generate())
 }
